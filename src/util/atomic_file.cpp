@@ -1,0 +1,42 @@
+#include "util/atomic_file.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "util/error.hpp"
+
+namespace medgpt::util {
+
+AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
+  tmp_ = path_ + ".tmp." + std::to_string(::getpid());
+  out_.open(tmp_, std::ios::binary | std::ios::trunc);
+  if (!out_) fail(path_, std::string("cannot create output: ") + std::strerror(errno), "check that the folder exists and is writable");
+}
+
+AtomicFile::~AtomicFile() {
+  if (!committed_) {
+    out_.close();
+    std::remove(tmp_.c_str());
+  }
+}
+
+void AtomicFile::commit() {
+  out_.flush();
+  const bool ok = static_cast<bool>(out_);
+  out_.close();
+  if (!ok) fail(path_, "write failed (disk full?)", "free space and rerun");
+  if (std::rename(tmp_.c_str(), path_.c_str()) != 0)
+    fail(path_, std::string("cannot rename temporary output: ") + std::strerror(errno), "check permissions");
+  committed_ = true;
+}
+
+void write_file_atomic(const std::string& path, const std::string& bytes) {
+  AtomicFile f(path);
+  f.stream().write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  f.commit();
+}
+
+}  // namespace medgpt::util
