@@ -29,3 +29,14 @@ std::string at(const std::string& path, std::int64_t line = 0);
 std::string error_line(const std::exception& e);
 
 }  // namespace medgpt::util
+
+namespace medgpt::util {
+
+// An error every rank raised together (after agreeing on it): main prints it once, on rank 0,
+// and the job exits normally with a non-zero code instead of calling MPI_Abort.
+class CollectiveError : public Error {
+ public:
+  using Error::Error;
+};
+
+}  // namespace medgpt::util

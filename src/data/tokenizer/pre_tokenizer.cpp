@@ -187,6 +187,13 @@ std::unique_ptr<PreTokenizer> PreTokenizer::from_json(const nlohmann::json& j, c
   return p;
 }
 
+std::unique_ptr<PreTokenizer> PreTokenizer::clone() const {
+  auto p = std::make_unique<PreTokenizer>();
+  for (const auto& s : stages_) p->stages_.push_back(std::make_unique<RegexSplit>(s->pattern()));
+  p->byte_level_use_regex_ = byte_level_use_regex_;
+  return p;
+}
+
 void PreTokenizer::split(std::string_view s, std::vector<std::string_view>& out) const {
   if (stages_.empty()) {
     out.push_back(s);

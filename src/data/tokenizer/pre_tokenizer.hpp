@@ -39,6 +39,7 @@ class PreTokenizer {
   // Split(pattern, Isolated) + ByteLevel(add_prefix_space=false, use_regex=false).
   static std::unique_ptr<PreTokenizer> with_pattern(const std::string& pattern);
 
+  std::unique_ptr<PreTokenizer> clone() const;
   // Pieces of s, each to be byte-level mapped and BPE-encoded on its own.
   void split(std::string_view s, std::vector<std::string_view>& out) const;
   nlohmann::ordered_json to_json() const;

@@ -93,13 +93,15 @@ Tokenizer Tokenizer::load(const std::string& path) {
 }
 
 Tokenizer Tokenizer::from_parts(Bpe model, AddedVocabulary added, Normalizer norm, std::unique_ptr<PreTokenizer> pre,
-                                nlohmann::ordered_json config) {
+                                nlohmann::ordered_json config, nlohmann::ordered_json post_processor) {
   Tokenizer t;
   t.model_ = std::move(model);
   t.added_ = std::move(added);
   t.norm_ = norm;
   t.pre_ = std::move(pre);
-  t.post_processor_ = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}};
+  t.post_processor_ = post_processor.is_null() ? nlohmann::ordered_json{{"type", "ByteLevel"}, {"add_prefix_space", false},
+                                                                        {"trim_offsets", false}, {"use_regex", false}}
+                                               : std::move(post_processor);
   t.config_ = std::move(config);
   t.apply_config("tokenizer_config.json");
   return t;

@@ -23,8 +23,9 @@ class Tokenizer {
   // `path`: a tokenizer.json file or a folder holding one (plus tokenizer_config.json, optional).
   static Tokenizer load(const std::string& path);
   // Assembles a tokenizer from its parts (training, vocabulary extension).
+  // post_processor: tokenizer.json's object (null: ByteLevel, which adds nothing).
   static Tokenizer from_parts(Bpe model, AddedVocabulary added, Normalizer norm, std::unique_ptr<PreTokenizer> pre,
-                              nlohmann::ordered_json config);
+                              nlohmann::ordered_json config, nlohmann::ordered_json post_processor = nullptr);
 
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;
@@ -55,6 +56,7 @@ class Tokenizer {
   const Normalizer& normalizer() const { return norm_; }
   const PreTokenizer& pre_tokenizer() const { return *pre_; }
   const nlohmann::ordered_json& config() const { return config_; }
+  const nlohmann::ordered_json& post_processor() const { return post_processor_; }
   const std::string& source() const { return source_; }
 
   // Writes DIR/tokenizer.json and DIR/tokenizer_config.json (loadable by Hugging Face).

@@ -1,0 +1,33 @@
+// A medgpt subcommand: its path ("tokenizer encode"), a one-line summary, its options and its body.
+// Every command also takes the common options (--config, --threads, --log-all-ranks, --help).
+#pragma once
+
+#include <boost/program_options.hpp>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace medgpt::app {
+
+namespace po = boost::program_options;
+
+struct Command {
+  std::string path;
+  std::string summary;
+  std::function<void(po::options_description&)> options;
+  std::function<int(const po::variables_map&)> run;
+};
+
+// The commands main knows about, in help order (one registration function per command file).
+void register_tokenizer_commands(std::vector<Command>& out);
+
+// Parses args (after the command path) with --config FILE.ini under the command line; throws
+// util::Error naming an unknown option or key. Returns false when --help was printed.
+bool parse_options(const Command& cmd, const std::vector<std::string>& args, po::variables_map& vm);
+void print_help(const Command& cmd);
+
+// Option helpers so every command spells common things the same way.
+std::string required(const po::variables_map& vm, const std::string& name);
+bool flag(const po::variables_map& vm, const std::string& name);
+
+}  // namespace medgpt::app

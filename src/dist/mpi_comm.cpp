@@ -1,0 +1,314 @@
+#include "dist/mpi_comm.hpp"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "util/error.hpp"
+
+namespace medgpt::dist {
+
+namespace {
+
+const char* kSupported = "use float32, float64, bfloat16, float16, int32, int64, uint8 or bool";
+
+bool is_widened(at::ScalarType st) { return st == at::kBFloat16 || st == at::kHalf; }
+
+bool is_floating(at::ScalarType st) {
+  return st == at::kFloat || st == at::kDouble || is_widened(st);
+}
+
+// The MPI type that moves a tensor's elements unchanged (no arithmetic).
+MPI_Datatype move_type(at::ScalarType st, const std::string& where) {
+  switch (st) {
+    case at::kFloat: return MPI_FLOAT;
+    case at::kDouble: return MPI_DOUBLE;
+    case at::kInt: return MPI_INT32_T;
+    case at::kLong: return MPI_INT64_T;
+    case at::kByte: return MPI_UINT8_T;
+    case at::kBool: return MPI_UINT8_T;       // one byte, 0 or 1
+    case at::kBFloat16: return MPI_UINT16_T;  // raw 16-bit words
+    case at::kHalf: return MPI_UINT16_T;
+    default:
+      util::fail(where, std::string("dtype ") + c10::toString(st) + " is not supported", kSupported);
+  }
+}
+
+// The MPI type that reduction arithmetic runs in (16-bit floats widen to float32).
+MPI_Datatype reduce_type(at::ScalarType st, ReduceOp op, const std::string& where) {
+  MPI_Datatype type = move_type(st, where);  // rejects unsupported dtypes first
+  if (op == ReduceOp::kAvg && !is_floating(st))
+    util::fail(where, std::string("AVG needs a floating dtype, got ") + c10::toString(st),
+               "reduce with SUM and divide, or convert to float32 first");
+  if (st == at::kBool && op != ReduceOp::kMax)
+    util::fail(where, "a bool tensor reduces only with MAX (logical or)",
+               "use MAX, or convert to int32 to count");
+  return is_widened(st) ? MPI_FLOAT : type;
+}
+
+MPI_Op mpi_op(ReduceOp op) { return op == ReduceOp::kMax ? MPI_MAX : MPI_SUM; }
+
+void require_cpu(const at::Tensor& t, const std::string& where, const char* what) {
+  if (!t.defined()) util::fail(where, std::string(what) + " is an undefined tensor", "pass a tensor");
+  if (!t.device().is_cpu())
+    util::fail(where, std::string(what) + " is on " + t.device().str() + "; MpiComm moves CPU tensors",
+               "copy it to the CPU, or build with -DMEDGPT_WITH_NCCL=ON for GPU collectives");
+  if (t.layout() != at::kStrided)
+    util::fail(where, std::string(what) + " is not a dense (strided) tensor", "call .to_dense() first");
+}
+
+// MPI counts are int: larger single messages are split by the ops that can (allreduce,
+// broadcast) and refused by the others.
+int int_count(int64_t n, const std::string& where) {
+  if (n > INT_MAX)
+    util::fail(where, std::to_string(n) + " elements exceed MPI's int count",
+               "split the tensor into pieces under 2^31 elements");
+  return static_cast<int>(n);
+}
+
+// Byte ranges of two contiguous tensors intersect (then MPI may not read one while writing the other).
+bool overlaps(const at::Tensor& a, const at::Tensor& b) {
+  if (a.numel() == 0 || b.numel() == 0) return false;
+  auto* a0 = static_cast<const char*>(a.data_ptr());
+  auto* b0 = static_cast<const char*>(b.data_ptr());
+  return a0 < b0 + b.numel() * b.element_size() && b0 < a0 + a.numel() * a.element_size();
+}
+
+// A contiguous buffer holding t's values, in t's dtype (t itself when already contiguous) or widened
+// to float32 (a new tensor).
+at::Tensor working_copy(const at::Tensor& t, bool widen) {
+  if (!widen) return t.contiguous();
+  return at::empty(t.sizes(), t.options().dtype(at::kFloat)).copy_(t);
+}
+
+// Writes a working buffer back into the caller's tensor when it was a copy (non-contiguous or
+// widened); rounding to bf16/fp16 happens here, once.
+void write_back(const at::Tensor& dst, const at::Tensor& buf) {
+  if (!buf.is_same(dst)) dst.copy_(buf);
+}
+
+// Calls fn(pointer, count) over consecutive pieces of a contiguous buffer, each within MPI's int
+// count; once with count 0 for an empty tensor, so every rank still takes part in the collective.
+template <class Fn>
+void for_each_piece(const at::Tensor& buf, Fn&& fn) {
+  auto* p = static_cast<char*>(buf.data_ptr());
+  const int64_t n = buf.numel(), esize = buf.element_size();
+  int64_t done = 0;
+  do {
+    const int count = static_cast<int>(std::min<int64_t>(n - done, INT_MAX));
+    fn(p + done * esize, count);
+    done += count;
+  } while (done < n);
+}
+
+std::string describe(const at::Tensor& t) {
+  std::string s = std::string(c10::toString(t.scalar_type())) + "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+
+enum OpCode : int { kBarrier = 1, kAllreduce, kAllgather, kReduceScatter, kBroadcast };
+
+}  // namespace
+
+MpiComm::MpiComm(MPI_Comm comm, std::string name) : comm_(comm), name_(std::move(name)) {
+  MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(comm_, &rank_);
+  MPI_Comm_size(comm_, &size_);
+}
+
+MpiComm::~MpiComm() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized && comm_ != MPI_COMM_NULL && comm_ != MPI_COMM_WORLD && comm_ != MPI_COMM_SELF)
+    MPI_Comm_free(&comm_);
+}
+
+std::unique_ptr<MpiComm> MpiComm::dup_world(std::string name) {
+  MPI_Comm c;
+  int rc = MPI_Comm_dup(MPI_COMM_WORLD, &c);
+  if (rc != MPI_SUCCESS) util::fail("dist::MpiComm", "MPI_Comm_dup(MPI_COMM_WORLD) failed");
+  return std::make_unique<MpiComm>(c, std::move(name));
+}
+
+void MpiComm::check(int rc, const char* op) const {
+  if (rc == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(rc, text, &len);
+  util::fail(where(op), "MPI error: " + std::string(text, len),
+             "a peer may have failed; see the other ranks' output");
+}
+
+void MpiComm::agree(const char* op, int code, const at::Tensor& t, int64_t extra) {
+  if (!verify()) return;
+  // MAX of (v, -v) gives every rank both the largest and the smallest value in one allreduce.
+  const int64_t mine[4] = {code, static_cast<int64_t>(t.scalar_type()), t.numel(), extra};
+  int64_t both[8], out[8];
+  for (int i = 0; i < 4; ++i) both[i] = mine[i], both[4 + i] = -mine[i];
+  check(MPI_Allreduce(both, out, 8, MPI_INT64_T, MPI_MAX, comm_), op);
+  static const char* field[4] = {"operation", "dtype", "element count", "op/root"};
+  for (int i = 0; i < 4; ++i)
+    if (out[i] != -out[4 + i])
+      util::fail(where(op),
+                 std::string("ranks disagree on the ") + field[i] + " (this rank: " +
+                     std::to_string(mine[i]) + ", range " + std::to_string(-out[4 + i]) + ".." +
+                     std::to_string(out[i]) + "; this rank's tensor " + describe(t) + ")",
+                 "every rank must make the same call with the same dtype and shape");
+}
+
+void MpiComm::require_peer(const char* op, int peer, int tag) const {
+  if (peer < 0 || peer >= size_ || peer == rank_)
+    util::fail(where(op),
+               "peer " + std::to_string(peer) + " is not another rank of this group of " +
+                   std::to_string(size_) + " (this rank is " + std::to_string(rank_) + ")",
+               "pass a rank of this communicator other than its own");
+  int* tag_ub = nullptr;
+  int found = 0;
+  MPI_Comm_get_attr(comm_, MPI_TAG_UB, &tag_ub, &found);
+  const int max_tag = found && tag_ub ? *tag_ub : 32767;  // 32767: the least MPI guarantees
+  if (tag < 0 || tag > max_tag)
+    util::fail(where(op), "tag " + std::to_string(tag) + " is outside 0.." + std::to_string(max_tag),
+               "use a smaller non-negative tag");
+}
+
+void MpiComm::barrier() {
+  check(MPI_Barrier(comm_), "barrier");
+}
+
+void MpiComm::allreduce(const at::Tensor& tensor, ReduceOp op) {
+  const std::string w = where("allreduce");
+  require_cpu(tensor, w, "tensor");
+  MPI_Datatype type = reduce_type(tensor.scalar_type(), op, w);
+  agree("allreduce", kAllreduce, tensor, static_cast<int64_t>(op));
+  at::NoGradGuard no_grad;  // communication is not part of any autograd graph here
+
+  at::Tensor buf = working_copy(tensor, is_widened(tensor.scalar_type()));
+  // Piecewise so more than 2^31 elements still work (gradient buckets can be big).
+  for_each_piece(buf, [&](void* p, int count) {
+    check(MPI_Allreduce(MPI_IN_PLACE, p, count, type, mpi_op(op), comm_), "allreduce");
+  });
+  if (op == ReduceOp::kAvg) buf.div_(size_);
+  write_back(tensor, buf);
+}
+
+void MpiComm::allgather(const at::Tensor& input, const at::Tensor& output) {
+  const std::string w = where("allgather");
+  require_cpu(input, w, "input");
+  require_cpu(output, w, "output");
+  MPI_Datatype type = move_type(input.scalar_type(), w);
+  if (output.scalar_type() != input.scalar_type())
+    util::fail(w, "output dtype " + describe(output) + " differs from input " + describe(input),
+               "allocate the output with the input's dtype");
+  if (!output.sizes().equals(gathered_sizes(input)))
+    util::fail(w,
+               "output " + describe(output) + " does not hold " + std::to_string(size_) +
+                   " inputs " + describe(input) + " stacked along dim 0",
+               "allocate the output with dim 0 = group size x input dim 0");
+  agree("allgather", kAllgather, input, 0);
+  at::NoGradGuard no_grad;
+
+  const int count = int_count(input.numel(), w);
+  at::Tensor out = output.contiguous();
+  const void* send = nullptr;
+  at::Tensor in;
+  auto* own_slot = static_cast<char*>(out.data_ptr()) + int64_t(rank_) * count * out.element_size();
+  if (input.is_contiguous() && out.is_same(output) && input.numel() > 0 &&
+      input.data_ptr() == own_slot) {
+    send = MPI_IN_PLACE;  // input already sits in this rank's slot of output (ZeRO-style)
+  } else {
+    in = input.contiguous();
+    if (overlaps(in, out)) in = in.clone();  // MPI must not read what it is writing
+    send = in.data_ptr();
+  }
+  check(MPI_Allgather(send, count, type, out.data_ptr(), count, type, comm_), "allgather");
+  write_back(output, out);
+}
+
+void MpiComm::reduce_scatter(const at::Tensor& input, const at::Tensor& output, ReduceOp op) {
+  const std::string w = where("reduce_scatter");
+  require_cpu(input, w, "input");
+  require_cpu(output, w, "output");
+  MPI_Datatype type = reduce_type(input.scalar_type(), op, w);
+  if (output.scalar_type() != input.scalar_type())
+    util::fail(w, "output dtype " + describe(output) + " differs from input " + describe(input),
+               "allocate the output with the input's dtype");
+  if (!output.sizes().equals(scattered_sizes(input, "reduce_scatter")))
+    util::fail(w,
+               "output " + describe(output) + " is not 1/" + std::to_string(size_) +
+                   " of input " + describe(input) + " along dim 0",
+               "allocate the output with dim 0 = input dim 0 / group size");
+  agree("reduce_scatter", kReduceScatter, input, static_cast<int64_t>(op));
+  at::NoGradGuard no_grad;
+
+  const int count = int_count(output.numel(), w);
+  const bool widen = is_widened(input.scalar_type());
+  at::Tensor in = working_copy(input, widen);
+  at::Tensor out = widen ? at::empty(output.sizes(), output.options().dtype(at::kFloat))
+                         : output.contiguous();
+  if (overlaps(in, out)) in = in.clone();
+  check(MPI_Reduce_scatter_block(in.data_ptr(), out.data_ptr(), count, type, mpi_op(op), comm_),
+        "reduce_scatter");
+  if (op == ReduceOp::kAvg) out.div_(size_);
+  write_back(output, out);
+}
+
+void MpiComm::broadcast(const at::Tensor& tensor, int root) {
+  const std::string w = where("broadcast");
+  require_cpu(tensor, w, "tensor");
+  MPI_Datatype type = move_type(tensor.scalar_type(), w);
+  if (root < 0 || root >= size_)
+    util::fail(w, "root " + std::to_string(root) + " is not a rank of this group of " +
+                      std::to_string(size_),
+               "pass a root in 0.." + std::to_string(size_ - 1));
+  agree("broadcast", kBroadcast, tensor, root);
+  at::NoGradGuard no_grad;
+
+  at::Tensor buf = tensor.contiguous();
+  for_each_piece(buf, [&](void* p, int count) {
+    check(MPI_Bcast(p, count, type, root, comm_), "broadcast");
+  });
+  if (rank_ != root) write_back(tensor, buf);
+}
+
+void MpiComm::send(const at::Tensor& tensor, int peer, int tag) {
+  const std::string w = where("send");
+  require_cpu(tensor, w, "tensor");
+  MPI_Datatype type = move_type(tensor.scalar_type(), w);
+  require_peer("send", peer, tag);
+  const int count = int_count(tensor.numel(), w);
+  at::Tensor buf = tensor.contiguous();
+  check(MPI_Send(buf.data_ptr(), count, type, peer, tag, comm_), "send");
+}
+
+void MpiComm::recv(const at::Tensor& tensor, int peer, int tag) {
+  const std::string w = where("recv");
+  require_cpu(tensor, w, "tensor");
+  MPI_Datatype type = move_type(tensor.scalar_type(), w);
+  require_peer("recv", peer, tag);
+  const int count = int_count(tensor.numel(), w);
+  at::NoGradGuard no_grad;
+
+  // Look at the message first: receiving a larger one would be an MPI truncation error, a smaller
+  // one would leave stale values. The message stays queued when we refuse it.
+  MPI_Status status;
+  check(MPI_Probe(peer, tag, comm_, &status), "recv");
+  int bytes = 0;
+  check(MPI_Get_count(&status, MPI_BYTE, &bytes), "recv");
+  const int64_t expected = tensor.numel() * tensor.element_size();
+  if (bytes != expected)
+    util::fail(w,
+               "the message from rank " + std::to_string(peer) + " (tag " + std::to_string(tag) +
+                   ") has " + std::to_string(bytes) + " bytes, the receiving tensor " +
+                   describe(tensor) + " holds " + std::to_string(expected),
+               "send and receive tensors of the same dtype and shape");
+  at::Tensor buf = tensor.contiguous();
+  check(MPI_Recv(buf.data_ptr(), count, type, peer, tag, comm_, MPI_STATUS_IGNORE), "recv");
+  write_back(tensor, buf);
+}
+
+}  // namespace medgpt::dist

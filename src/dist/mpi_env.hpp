@@ -1,0 +1,46 @@
+// The process's MPI runtime: initialised once, finalised once, queried from anywhere.
+// Works under mpirun/srun and as an MPI singleton (a plain `./medgpt ...` is world size 1).
+#pragma once
+
+namespace medgpt::dist {
+
+class MpiEnv {
+ public:
+  // Initialises MPI on first call (MPI_Init_thread, MPI_THREAD_FUNNELED: only the main thread
+  // talks to MPI while LibTorch's worker threads compute). Later calls return the same object.
+  // If something else already initialised MPI, it is adopted and left for that owner to finalise.
+  // Throws util::Error if the library cannot give FUNNELED or better.
+  static MpiEnv& instance(int* argc = nullptr, char*** argv = nullptr);
+
+  // MPI_Finalize, once, if we initialised it. Free every communicator first (drop dist::Grid).
+  // Idempotent; also run at exit for a process that forgot.
+  static void finalize();
+
+  // True between initialisation and finalisation.
+  static bool active();
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  int thread_level() const { return thread_level_; }
+
+  MpiEnv(const MpiEnv&) = delete;
+  MpiEnv& operator=(const MpiEnv&) = delete;
+  ~MpiEnv();
+
+ private:
+  MpiEnv(int* argc, char*** argv);
+  int rank_ = 0;
+  int size_ = 1;
+  int thread_level_ = 0;
+};
+
+// Rank and size in MPI_COMM_WORLD; initialise MPI on first use. Still answer (cached) after
+// finalisation, so rank-aware logging works in shutdown paths.
+int world_rank();
+int world_size();
+
+// Ends every rank of the job with `code` (MPI_Abort), so a fatal error on one rank never leaves the
+// others waiting in a collective. Without an active MPI it just exits the process.
+[[noreturn]] void abort(int code);
+
+}  // namespace medgpt::dist
