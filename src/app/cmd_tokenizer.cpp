@@ -1,6 +1,7 @@
 // `medgpt tokenizer encode|decode|train|extend`: Hugging Face-exact byte-level BPE from the
 // command line. encode/decode are MPI-parallel over lines (same output for any rank count).
 #include <cstdio>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "app/command.hpp"
@@ -60,6 +61,11 @@ int run_encode(const po::variables_map& vm) {
 int run_decode(const po::variables_map& vm) {
   const Tokenizer tok = Tokenizer::load(required(vm, "tokenizer"));
   const bool skip = flag(vm, "skip-special-tokens");
+  const std::string clean = vm["clean-up-tokenization-spaces"].as<std::string>();
+  std::optional<bool> clean_up;  // auto: tokenizer_config.json decides, as in transformers
+  if (clean == "true") clean_up = true;
+  else if (clean == "false") clean_up = false;
+  else if (clean != "auto") util::fail("--clean-up-tokenization-spaces", "\"" + clean + "\" is not auto, true or false", "pick one");
   dist::Grid grid(1, 1);
   const LineStats st = map_lines(grid.world(), required(vm, "input"), required(vm, "output"),
                                  [&](std::string_view line, const std::string& where, std::string& out) {
@@ -73,7 +79,7 @@ int run_decode(const po::variables_map& vm) {
                    "decode ids made with the same tokenizer");
       ids.push_back(v.get<TokenId>());
     }
-    out += nlohmann::json{{"text", tok.decode(ids, skip)}}.dump();
+    out += nlohmann::json{{"text", tok.decode(ids, skip, clean_up)}}.dump();
     out += '\n';
   });
   util::log("decoded " + std::to_string(st.lines) + " lines -> " + required(vm, "output"));
@@ -190,7 +196,9 @@ void register_tokenizer_commands(std::vector<Command>& out) {
                        ("input", po::value<std::string>(), "input JSONL, one {\"ids\": [...]} per line (required)")
                        ("output", po::value<std::string>(), "output JSONL, one {\"text\": ...} per line, same order (required)")
                        ("skip-special-tokens", po::value<bool>()->default_value(false)->implicit_value(true),
-                        "drop special tokens (e.g. <|im_end|>) from the text");
+                        "drop special tokens (e.g. <|im_end|>) from the text")
+                       ("clean-up-tokenization-spaces", po::value<std::string>()->default_value("auto"),
+                        "transformers' \" ,\" -> \",\" clean-up: auto (as tokenizer_config.json says), true or false");
                  },
                  run_decode});
   out.push_back({"tokenizer train", "train a byte-level BPE tokenizer (Qwen pre-tokenizer) on a corpus",

@@ -29,7 +29,8 @@ std::vector<int> group(const GridShape& shape, int rank, int extent, Set set) {
 
 GridShape make_grid_shape(int world, int tp, int pp) {
   if (tp < 1 || pp < 1)
-    util::fail(kWhere, "tp " + std::to_string(tp) + " and pp " + std::to_string(pp) + " must be >= 1",
+    util::fail(kWhere,
+               "tp " + std::to_string(tp) + " and pp " + std::to_string(pp) + " must be >= 1",
                "set the tensor- and pipeline-parallel sizes to positive integers");
   if (world < 1 || world % (tp * pp) != 0)
     util::fail(kWhere,

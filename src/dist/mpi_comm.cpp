@@ -25,16 +25,25 @@ bool is_floating(at::ScalarType st) {
 // The MPI type that moves a tensor's elements unchanged (no arithmetic).
 MPI_Datatype move_type(at::ScalarType st, const std::string& where) {
   switch (st) {
-    case at::kFloat: return MPI_FLOAT;
-    case at::kDouble: return MPI_DOUBLE;
-    case at::kInt: return MPI_INT32_T;
-    case at::kLong: return MPI_INT64_T;
-    case at::kByte: return MPI_UINT8_T;
-    case at::kBool: return MPI_UINT8_T;       // one byte, 0 or 1
-    case at::kBFloat16: return MPI_UINT16_T;  // raw 16-bit words
-    case at::kHalf: return MPI_UINT16_T;
+    case at::kFloat:
+      return MPI_FLOAT;
+    case at::kDouble:
+      return MPI_DOUBLE;
+    case at::kInt:
+      return MPI_INT32_T;
+    case at::kLong:
+      return MPI_INT64_T;
+    case at::kByte:
+      return MPI_UINT8_T;
+    case at::kBool:
+      return MPI_UINT8_T;  // one byte, 0 or 1
+    case at::kBFloat16:
+      return MPI_UINT16_T;  // raw 16-bit words
+    case at::kHalf:
+      return MPI_UINT16_T;
     default:
-      util::fail(where, std::string("dtype ") + c10::toString(st) + " is not supported", kSupported);
+      util::fail(where, std::string("dtype ") + c10::toString(st) + " is not supported",
+                 kSupported);
   }
 }
 
@@ -53,12 +62,15 @@ MPI_Datatype reduce_type(at::ScalarType st, ReduceOp op, const std::string& wher
 MPI_Op mpi_op(ReduceOp op) { return op == ReduceOp::kMax ? MPI_MAX : MPI_SUM; }
 
 void require_cpu(const at::Tensor& t, const std::string& where, const char* what) {
-  if (!t.defined()) util::fail(where, std::string(what) + " is an undefined tensor", "pass a tensor");
+  if (!t.defined())
+    util::fail(where, std::string(what) + " is an undefined tensor", "pass a tensor");
   if (!t.device().is_cpu())
-    util::fail(where, std::string(what) + " is on " + t.device().str() + "; MpiComm moves CPU tensors",
+    util::fail(where,
+               std::string(what) + " is on " + t.device().str() + "; MpiComm moves CPU tensors",
                "copy it to the CPU, or build with -DMEDGPT_WITH_NCCL=ON for GPU collectives");
   if (t.layout() != at::kStrided)
-    util::fail(where, std::string(what) + " is not a dense (strided) tensor", "call .to_dense() first");
+    util::fail(where, std::string(what) + " is not a dense (strided) tensor",
+               "call .to_dense() first");
 }
 
 // MPI counts are int: larger single messages are split by the ops that can (allreduce,
@@ -70,7 +82,8 @@ int int_count(int64_t n, const std::string& where) {
   return static_cast<int>(n);
 }
 
-// Byte ranges of two contiguous tensors intersect (then MPI may not read one while writing the other).
+// Byte ranges of two contiguous tensors intersect (then MPI may not read one while writing the
+// other).
 bool overlaps(const at::Tensor& a, const at::Tensor& b) {
   if (a.numel() == 0 || b.numel() == 0) return false;
   auto* a0 = static_cast<const char*>(a.data_ptr());
@@ -78,15 +91,8 @@ bool overlaps(const at::Tensor& a, const at::Tensor& b) {
   return a0 < b0 + b.numel() * b.element_size() && b0 < a0 + a.numel() * a.element_size();
 }
 
-// A contiguous buffer holding t's values, in t's dtype (t itself when already contiguous) or widened
-// to float32 (a new tensor).
-at::Tensor working_copy(const at::Tensor& t, bool widen) {
-  if (!widen) return t.contiguous();
-  return at::empty(t.sizes(), t.options().dtype(at::kFloat)).copy_(t);
-}
-
-// Writes a working buffer back into the caller's tensor when it was a copy (non-contiguous or
-// widened); rounding to bf16/fp16 happens here, once.
+// Writes a working buffer back into the caller's tensor when it was a copy (non-contiguous, or the
+// float32 scratch); rounding to bf16/fp16 happens here, once.
 void write_back(const at::Tensor& dst, const at::Tensor& buf) {
   if (!buf.is_same(dst)) dst.copy_(buf);
 }
@@ -111,12 +117,15 @@ std::string describe(const at::Tensor& t) {
   return s + "]";
 }
 
-enum OpCode : int { kBarrier = 1, kAllreduce, kAllgather, kReduceScatter, kBroadcast };
+// Which collective a rank is in, for the verify() agreement check.
+enum OpCode : int { kAllreduce = 1, kAllgather, kReduceScatter, kBroadcast };
 
 }  // namespace
 
 MpiComm::MpiComm(MPI_Comm comm, std::string name) : comm_(comm), name_(std::move(name)) {
-  MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
+  // Not on the predefined communicators: their handler is everyone else's too.
+  if (comm_ != MPI_COMM_WORLD && comm_ != MPI_COMM_SELF)
+    MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
   MPI_Comm_rank(comm_, &rank_);
   MPI_Comm_size(comm_, &size_);
 }
@@ -172,13 +181,18 @@ void MpiComm::require_peer(const char* op, int peer, int tag) const {
   MPI_Comm_get_attr(comm_, MPI_TAG_UB, &tag_ub, &found);
   const int max_tag = found && tag_ub ? *tag_ub : 32767;  // 32767: the least MPI guarantees
   if (tag < 0 || tag > max_tag)
-    util::fail(where(op), "tag " + std::to_string(tag) + " is outside 0.." + std::to_string(max_tag),
+    util::fail(where(op),
+               "tag " + std::to_string(tag) + " is outside 0.." + std::to_string(max_tag),
                "use a smaller non-negative tag");
 }
 
-void MpiComm::barrier() {
-  check(MPI_Barrier(comm_), "barrier");
+at::Tensor MpiComm::scratch(int64_t numel) {
+  if (scratch_.numel() < numel)
+    scratch_ = at::empty({numel}, at::TensorOptions().dtype(at::kFloat));
+  return scratch_.narrow(0, 0, numel);
 }
+
+void MpiComm::barrier() { check(MPI_Barrier(comm_), "barrier"); }
 
 void MpiComm::allreduce(const at::Tensor& tensor, ReduceOp op) {
   const std::string w = where("allreduce");
@@ -187,7 +201,12 @@ void MpiComm::allreduce(const at::Tensor& tensor, ReduceOp op) {
   agree("allreduce", kAllreduce, tensor, static_cast<int64_t>(op));
   at::NoGradGuard no_grad;  // communication is not part of any autograd graph here
 
-  at::Tensor buf = working_copy(tensor, is_widened(tensor.scalar_type()));
+  if (size_ == 1) return;  // the reduction over one rank is the tensor itself
+
+  // Contiguous working buffer: the tensor itself when it can be, else a copy (float32 for 16-bit).
+  at::Tensor buf = is_widened(tensor.scalar_type())
+                       ? scratch(tensor.numel()).view(tensor.sizes()).copy_(tensor)
+                       : tensor.contiguous();
   // Piecewise so more than 2^31 elements still work (gradient buckets can be big).
   for_each_piece(buf, [&](void* p, int count) {
     check(MPI_Allreduce(MPI_IN_PLACE, p, count, type, mpi_op(op), comm_), "allreduce");
@@ -239,17 +258,22 @@ void MpiComm::reduce_scatter(const at::Tensor& input, const at::Tensor& output, 
                "allocate the output with the input's dtype");
   if (!output.sizes().equals(scattered_sizes(input, "reduce_scatter")))
     util::fail(w,
-               "output " + describe(output) + " is not 1/" + std::to_string(size_) +
-                   " of input " + describe(input) + " along dim 0",
+               "output " + describe(output) + " is not 1/" + std::to_string(size_) + " of input " +
+                   describe(input) + " along dim 0",
                "allocate the output with dim 0 = input dim 0 / group size");
   agree("reduce_scatter", kReduceScatter, input, static_cast<int64_t>(op));
   at::NoGradGuard no_grad;
 
   const int count = int_count(output.numel(), w);
-  const bool widen = is_widened(input.scalar_type());
-  at::Tensor in = working_copy(input, widen);
-  at::Tensor out = widen ? at::empty(output.sizes(), output.options().dtype(at::kFloat))
-                         : output.contiguous();
+  at::Tensor in, out;
+  if (is_widened(input.scalar_type())) {
+    at::Tensor s = scratch(input.numel() + output.numel());
+    in = s.narrow(0, 0, input.numel()).view(input.sizes()).copy_(input);
+    out = s.narrow(0, input.numel(), output.numel()).view(output.sizes());
+  } else {
+    in = input.contiguous();
+    out = output.contiguous();
+  }
   if (overlaps(in, out)) in = in.clone();
   check(MPI_Reduce_scatter_block(in.data_ptr(), out.data_ptr(), count, type, mpi_op(op), comm_),
         "reduce_scatter");
@@ -262,16 +286,16 @@ void MpiComm::broadcast(const at::Tensor& tensor, int root) {
   require_cpu(tensor, w, "tensor");
   MPI_Datatype type = move_type(tensor.scalar_type(), w);
   if (root < 0 || root >= size_)
-    util::fail(w, "root " + std::to_string(root) + " is not a rank of this group of " +
-                      std::to_string(size_),
-               "pass a root in 0.." + std::to_string(size_ - 1));
+    util::fail(
+        w,
+        "root " + std::to_string(root) + " is not a rank of this group of " + std::to_string(size_),
+        "pass a root in 0.." + std::to_string(size_ - 1));
   agree("broadcast", kBroadcast, tensor, root);
   at::NoGradGuard no_grad;
 
   at::Tensor buf = tensor.contiguous();
-  for_each_piece(buf, [&](void* p, int count) {
-    check(MPI_Bcast(p, count, type, root, comm_), "broadcast");
-  });
+  for_each_piece(
+      buf, [&](void* p, int count) { check(MPI_Bcast(p, count, type, root, comm_), "broadcast"); });
   if (rank_ != root) write_back(tensor, buf);
 }
 

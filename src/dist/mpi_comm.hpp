@@ -5,7 +5,8 @@
 // float32 buffer, reduced with MPI's float32 SUM/MAX, then rounded back once. That gives float32
 // accumulation whatever order MPI's reduction tree adds in (a custom bf16 MPI_Op would round every
 // partial sum to bf16 and lose bits with each level of the tree); the price is 2x the bytes on the
-// wire for bf16 reductions, acceptable on the CPU path. AVG is SUM then one division by size.
+// wire for bf16 reductions, acceptable on the CPU path (the float32 buffer is reused across calls).
+// AVG is SUM then one division by size.
 #pragma once
 
 #include <mpi.h>
@@ -19,8 +20,9 @@ namespace medgpt::dist {
 
 class MpiComm final : public Comm {
  public:
-  // Takes ownership of `comm` (freed on destruction, unless it is MPI_COMM_WORLD or MPI_COMM_SELF).
-  // Sets MPI_ERRORS_RETURN on it, so MPI failures become util::Error instead of a bare abort.
+  // Takes ownership of `comm` (freed on destruction, unless it is MPI_COMM_WORLD or MPI_COMM_SELF,
+  // which are left untouched). Sets MPI_ERRORS_RETURN on it, so MPI failures become util::Error
+  // (which app/ turns into one line and MPI_Abort) instead of a bare abort.
   MpiComm(MPI_Comm comm, std::string name);
   ~MpiComm() override;
   MpiComm(const MpiComm&) = delete;
@@ -41,7 +43,7 @@ class MpiComm final : public Comm {
   void broadcast(const at::Tensor& tensor, int root) override;
   void send(const at::Tensor& tensor, int peer, int tag = 0) override;
   void recv(const at::Tensor& tensor, int peer, int tag = 0) override;
-  using Comm::allgather;       // the allocating overloads
+  using Comm::allgather;  // the allocating overloads
   using Comm::reduce_scatter;
 
   // The underlying communicator, e.g. to bootstrap NCCL (broadcast of the ncclUniqueId).
@@ -52,11 +54,15 @@ class MpiComm final : public Comm {
   // With verify(): all ranks agree on the call (op, dtype, element count, extra) or all throw.
   void agree(const char* op, int code, const at::Tensor& t, int64_t extra);
   void require_peer(const char* op, int peer, int tag) const;
+  // float32 working space for 16-bit reductions, reused across calls (allocating and faulting in a
+  // fresh buffer each time cost as much as the conversion). Grows to the largest request; kept.
+  at::Tensor scratch(int64_t numel);
 
   MPI_Comm comm_;
   std::string name_;
   int rank_ = 0;
   int size_ = 1;
+  at::Tensor scratch_;
 };
 
 }  // namespace medgpt::dist

@@ -2,6 +2,7 @@
 
 #include <mpi.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -19,11 +20,16 @@ bool g_owner = false;
 
 std::string level_name(int level) {
   switch (level) {
-    case MPI_THREAD_SINGLE: return "MPI_THREAD_SINGLE";
-    case MPI_THREAD_FUNNELED: return "MPI_THREAD_FUNNELED";
-    case MPI_THREAD_SERIALIZED: return "MPI_THREAD_SERIALIZED";
-    case MPI_THREAD_MULTIPLE: return "MPI_THREAD_MULTIPLE";
-    default: return std::to_string(level);
+    case MPI_THREAD_SINGLE:
+      return "MPI_THREAD_SINGLE";
+    case MPI_THREAD_FUNNELED:
+      return "MPI_THREAD_FUNNELED";
+    case MPI_THREAD_SERIALIZED:
+      return "MPI_THREAD_SERIALIZED";
+    case MPI_THREAD_MULTIPLE:
+      return "MPI_THREAD_MULTIPLE";
+    default:
+      return std::to_string(level);
   }
 }
 }  // namespace
@@ -43,8 +49,9 @@ MpiEnv::MpiEnv(int* argc, char*** argv) {
   g_size = size_;
   // MPI_THREAD_* levels are ordered: SINGLE < FUNNELED < SERIALIZED < MULTIPLE.
   if (thread_level_ < MPI_THREAD_FUNNELED)
-    util::fail("MPI", "the MPI library provides only " + level_name(thread_level_) +
-                          ", medgpt needs MPI_THREAD_FUNNELED or better",
+    util::fail("MPI",
+               "the MPI library provides only " + level_name(thread_level_) +
+                   ", medgpt needs MPI_THREAD_FUNNELED or better",
                "use an MPI built with thread support (Debian's Open MPI has it)");
 }
 
@@ -82,6 +89,7 @@ int world_size() {
 }
 
 void abort(int code) {
+  std::fflush(nullptr);  // MPI_Abort kills without flushing: the error line must get out first
   if (MpiEnv::active()) MPI_Abort(MPI_COMM_WORLD, code);
   std::_Exit(code);  // MPI_Abort does not return; this covers a process without MPI
 }

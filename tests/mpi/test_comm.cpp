@@ -3,9 +3,8 @@
 // halves), so the expected result is exact and derived in closed form (or a plain loop over r) in
 // double, never through the code under test. All ranks call every collective before any assertion,
 // so a failing check cannot leave a peer waiting.
-#include <gtest/gtest.h>
-
 #include <ATen/ATen.h>
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
@@ -40,19 +39,21 @@ std::vector<double> values(const at::Tensor& t) {
   std::string detail;
   for (size_t i = 0; i < g.size(); ++i)
     if (g[i] != want[i] && bad++ < 5)
-      detail += " [" + std::to_string(i) + "] " + std::to_string(g[i]) + " != " +
-                std::to_string(want[i]) + ";";
+      detail += " [" + std::to_string(i) + "] " + std::to_string(g[i]) +
+                " != " + std::to_string(want[i]) + ";";
   if (bad) return ::testing::AssertionFailure() << bad << " mismatches:" << detail;
   return ::testing::AssertionSuccess();
 }
 
 // Runs fn expecting a util::Error whose message contains `needle`.
-::testing::AssertionResult throws_error(const std::function<void()>& fn, const std::string& needle) {
+::testing::AssertionResult throws_error(const std::function<void()>& fn,
+                                        const std::string& needle) {
   try {
     fn();
   } catch (const util::Error& e) {
     if (std::string(e.what()).find(needle) == std::string::npos)
-      return ::testing::AssertionFailure() << "message '" << e.what() << "' lacks '" << needle << "'";
+      return ::testing::AssertionFailure()
+             << "message '" << e.what() << "' lacks '" << needle << "'";
     return ::testing::AssertionSuccess();
   } catch (const std::exception& e) {
     return ::testing::AssertionFailure() << "threw a non-util::Error: " << e.what();
@@ -84,8 +85,8 @@ TEST_P(CommDtype, AllreduceSum) {
   const int64_t len = 50;
   std::vector<double> mine, want;
   for (int64_t i = 0; i < len; ++i) {
-    mine.push_back((r + 1) * (i % 7 + 1));               // f(r, i)
-    want.push_back((i % 7 + 1) * n * (n + 1) / 2.0);     // sum over r of f(r, i)
+    mine.push_back((r + 1) * (i % 7 + 1));            // f(r, i)
+    want.push_back((i % 7 + 1) * n * (n + 1) / 2.0);  // sum over r of f(r, i)
   }
   at::Tensor t = make(mine, st, {5, 10});
   comm->allreduce(t, ReduceOp::kSum);
@@ -291,7 +292,9 @@ void check_wide_accumulation(MpiComm& comm, at::ScalarType st, double big) {
   }
 }
 
-TEST_F(CommTest, BFloat16AccumulatesInFloat32) { check_wide_accumulation(*comm, at::kBFloat16, 256); }
+TEST_F(CommTest, BFloat16AccumulatesInFloat32) {
+  check_wide_accumulation(*comm, at::kBFloat16, 256);
+}
 TEST_F(CommTest, Float16AccumulatesInFloat32) { check_wide_accumulation(*comm, at::kHalf, 2048); }
 
 TEST_F(CommTest, BFloat16FractionsWithTolerance) {
@@ -319,7 +322,8 @@ TEST_F(CommTest, BoolMaxIsLogicalOrAndMoves) {
   comm->allreduce(flag, ReduceOp::kMax);
   at::Tensor none = at::zeros({3}, at::TensorOptions().dtype(at::kBool));
   comm->allreduce(none, ReduceOp::kMax);
-  at::Tensor gathered = comm->allgather(at::full({2}, r % 2 == 1, at::TensorOptions().dtype(at::kBool)));
+  at::Tensor gathered =
+      comm->allgather(at::full({2}, r % 2 == 1, at::TensorOptions().dtype(at::kBool)));
   EXPECT_TRUE(same(flag, {1, 1, 1}));
   EXPECT_TRUE(same(none, {0, 0, 0}));
   std::vector<double> want;
@@ -341,12 +345,23 @@ TEST_F(CommTest, RejectsUnsupportedDtype) {
 
 TEST_F(CommTest, RejectsShapeMismatch) {
   at::Tensor in = at::zeros({2, 3});
-  EXPECT_TRUE(throws_error([&] { comm->allgather(in, at::zeros({2 * n + 1, 3})); }, "does not hold"));
-  EXPECT_TRUE(throws_error([&] { comm->allgather(in, at::zeros({2 * n, 3}, at::kDouble)); },
-                           "dtype"));
-  EXPECT_TRUE(throws_error([&] { comm->reduce_scatter(at::zeros({2 * n, 3}), at::zeros({2, 4})); },
-                           "is not 1/"));
-  EXPECT_TRUE(throws_error([&] { comm->reduce_scatter(at::scalar_tensor(0.0)); }, "multiple of the group"));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        comm->allgather(in, at::zeros({2 * n + 1, 3}));
+      },
+      "does not hold"));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        comm->allgather(in, at::zeros({2 * n, 3}, at::kDouble));
+      },
+      "dtype"));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        comm->reduce_scatter(at::zeros({2 * n, 3}), at::zeros({2, 4}));
+      },
+      "is not 1/"));
+  EXPECT_TRUE(
+      throws_error([&] { comm->reduce_scatter(at::scalar_tensor(0.0)); }, "multiple of the group"));
   if (n > 1) {
     EXPECT_TRUE(throws_error([&] { comm->reduce_scatter(at::zeros({2 * n + 1})); },
                              "multiple of the group size"));
@@ -393,7 +408,8 @@ TEST_F(CommTest, VerifyTurnsCrossRankMismatchIntoErrors) {
   EXPECT_TRUE(same(ok, std::vector<double>(4, n)));
 }
 
-// ---- a measured figure (printed by rank 0, checked for correctness, not timed as a pass/fail) ----
+// ---- a measured figure (printed by rank 0, checked for correctness, not timed as a pass/fail)
+// ----
 
 void time_allreduce(MpiComm& comm, at::ScalarType st) {
   const int n = comm.size(), iters = 20, warmup = 2;

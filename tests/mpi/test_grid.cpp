@@ -1,10 +1,9 @@
 // dist::Grid under mpirun: for each (tp, pp) split that divides the world, every rank checks its
 // coordinates against the rank-order rule (tp fastest, then pp, then dp) written out here
-// independently, the membership of its three groups (allgather of world ranks), and the sum of world
-// ranks over each group (allreduce) against its closed form.
-#include <gtest/gtest.h>
-
+// independently, the membership of its three groups (allgather of world ranks), and the sum of
+// world ranks over each group (allreduce) against its closed form.
 #include <ATen/ATen.h>
+#include <gtest/gtest.h>
 
 #include <string>
 #include <tuple>
@@ -108,7 +107,7 @@ TEST(Grid, GroupsAreIndependentCommunicators) {
   if (world % 2 != 0) GTEST_SKIP() << "needs an even world";
   Grid grid(2, 1);
   at::Tensor t = at::full({8}, grid.rank(), at::kFloat);
-  grid.tp().broadcast(t, 0);         // every tp pair now holds its first member's world rank
+  grid.tp().broadcast(t, 0);  // every tp pair now holds its first member's world rank
   grid.dp().allreduce(t, ReduceOp::kSum);
   // tp roots are world ranks 0, 2, 4, ...: their sum over the dp group.
   const double want = 2.0 * grid.dp_size() * (grid.dp_size() - 1) / 2;
@@ -124,7 +123,8 @@ TEST(Grid, NonDividingSplitThrowsOnEveryRank) {
     ADD_FAILURE() << "Grid(" << tp << ", 1) on " << world << " ranks did not throw";
   } catch (const util::Error& e) {
     const std::string msg = e.what();
-    EXPECT_NE(msg.find("does not divide the " + std::to_string(world) + " ranks"), std::string::npos)
+    EXPECT_NE(msg.find("does not divide the " + std::to_string(world) + " ranks"),
+              std::string::npos)
         << msg;
     EXPECT_NE(msg.find("launch a multiple of"), std::string::npos) << msg;
     EXPECT_EQ(msg.find('\n'), std::string::npos) << "one line: " << msg;

@@ -40,7 +40,7 @@ TEST(GridLayout, RejectsShapesThatDoNotFit) {
 TEST(GridLayout, TpFastestThenPpThenDp) {
   // world 8 = dp 2 x pp 2 x tp 2, written out by hand.
   GridShape s = make_grid_shape(8, 2, 2);
-  const int want[8][3] = {{0, 0, 0}, {0, 0, 1}, {0, 1, 0}, {0, 1, 1},   // {dp, pp, tp}
+  const int want[8][3] = {{0, 0, 0}, {0, 0, 1}, {0, 1, 0}, {0, 1, 1},  // {dp, pp, tp}
                           {1, 0, 0}, {1, 0, 1}, {1, 1, 0}, {1, 1, 1}};
   for (int r = 0; r < 8; ++r) {
     GridCoords c = grid_coords(s, r);

@@ -226,7 +226,12 @@ void Bpe::encode_word(std::string_view raw, std::vector<TokenId>& out) const {
 
 nlohmann::ordered_json Bpe::to_json() const {
   nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
-  for (const auto& [i, tok] : vocab_by_id()) vocab[tok] = i;
+  // Append to the object's vector directly: keys are unique, and ordered_map's own insert is a
+  // linear search (quadratic over a 150k vocabulary).
+  auto& entries = static_cast<nlohmann::ordered_json::object_t::Container&>(vocab.get_ref<nlohmann::ordered_json::object_t&>());
+  const auto by_id = vocab_by_id();
+  entries.reserve(by_id.size());
+  for (const auto& [i, tok] : by_id) entries.emplace_back(tok, i);
   nlohmann::ordered_json merges = nlohmann::ordered_json::array();
   for (const auto& [a, b] : merges_) merges.push_back({a, b});
   nlohmann::ordered_json m;

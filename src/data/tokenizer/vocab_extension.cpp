@@ -33,6 +33,12 @@ class Extender {
   Extension finish() {
     std::vector<std::pair<std::string, TokenId>> vocab;
     for (const auto& [id, tok] : base_.model().vocab_by_id()) vocab.emplace_back(tok, id);
+    // The base's added tokens join the model vocabulary under their ids. Hugging Face gives added
+    // tokens missing from the model new ids after the model vocabulary, which the appended tokens
+    // would otherwise shift; listed in the model they keep their ids (as GPT-2's <|endoftext|> does).
+    // Encoding is unchanged: added tokens are cut out of the text before the model runs.
+    for (const auto& t : base_.added().tokens())
+      if (base_.model().token(t.id).empty() && base_.model().id(t.content) < 0) vocab.emplace_back(t.content, t.id);
     vocab.insert(vocab.end(), new_tokens_.begin(), new_tokens_.end());
     auto merges = base_.model().merges();
     merges.insert(merges.end(), new_merges_.begin(), new_merges_.end());
