@@ -22,7 +22,7 @@ packages=(
   # reference tokenizer for the tests only (npm package `tokenizers`, HF's Rust implementation)
   nodejs npm
   # misc tools the scripts use
-  jq python3
+  jq python3 gzip
 )
 
 missing=()
