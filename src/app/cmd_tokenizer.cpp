@@ -151,7 +151,7 @@ int run_extend(const po::variables_map& vm) {
   if (grid.rank() != 0) return 0;
 
   data::Extension ext = [&] {
-    if (util::is_directory(add) || add.size() >= 5 && add.compare(add.size() - 5, 5, ".json") == 0)
+    if (util::is_directory(add) || (add.size() >= 5 && add.compare(add.size() - 5, 5, ".json") == 0))
       return data::extend_with_tokenizer(base, Tokenizer::load(add), vm["max-new-tokens"].as<std::size_t>());
     // A word list: one term per line (an optional tab-separated count after it is ignored).
     std::vector<std::string> words;

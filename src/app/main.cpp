@@ -18,6 +18,7 @@ using medgpt::app::Command;
 std::vector<Command> all_commands() {
   std::vector<Command> cmds;
   medgpt::app::register_tokenizer_commands(cmds);
+  medgpt::app::register_tokenizer_bench(cmds);
   return cmds;
 }
 
