@@ -9,6 +9,7 @@ struct Seq {
   std::size_t len;
   bool ok;
   char32_t cp;
+  bool truncated = false;  // a valid prefix cut off by the end of the input
 };
 
 Seq scan(std::string_view s, std::size_t i) {
@@ -32,7 +33,7 @@ Seq scan(std::string_view s, std::size_t i) {
   }
   std::size_t k = 1;
   for (; k <= need; ++k) {
-    if (i + k >= s.size()) return {k, false, 0xFFFD};
+    if (i + k >= s.size()) return {k, false, 0xFFFD, true};
     const auto b = static_cast<unsigned char>(s[i + k]);
     const unsigned char l = k == 1 ? lo : 0x80, h = k == 1 ? hi : 0xBF;
     if (b < l || b > h) return {k, false, 0xFFFD};
@@ -105,7 +106,7 @@ std::size_t utf8_incomplete_tail(std::string_view s) {
     if (b < 0x80) return 0;
     const Seq q = scan(s, n - back);
     // Incomplete only if every byte so far was valid and the sequence needs more.
-    return (!q.ok && q.len == back) ? back : 0;
+    return q.truncated ? back : 0;
   }
   return 0;
 }

@@ -48,4 +48,29 @@ check_encode "$work/ext_qwen3" "qwen3+trained"
 "$MEDGPT" tokenizer extend --base "$MEDGPT_TEST_TOKENIZERS/llama3" --add "$MEDGPT_SOURCE_DIR/inputs/data/medical_terms.txt" \
   --output "$work/ext_llama3" 2>/dev/null
 check_encode "$work/ext_llama3" "llama3+terms"
+
+# Less common tokenizer.json features, on a variant of the trained tokenizer: legacy "a b" merges,
+# GPT-2's ByteLevel(use_regex) pre-tokenizer, and added tokens with lstrip / rstrip / single_word /
+# normalized flags ("é" is also a model token: Hugging Face then uses the model's id).
+n=$(jq '.added_tokens | map(.id) | max + 1' "$work/trained/tokenizer.json")
+mkdir -p "$work/variant"
+jq --argjson n "$n" '.model.merges |= map(join(" "))
+  | .pre_tokenizer = {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}
+  | .added_tokens += [
+      {"id": $n,       "content": "[MASK]", "single_word": false, "lstrip": true,  "rstrip": false, "normalized": false, "special": true},
+      {"id": ($n + 1), "content": "<sep>",  "single_word": false, "lstrip": false, "rstrip": true,  "normalized": false, "special": true},
+      {"id": ($n + 2), "content": "ok",     "single_word": true,  "lstrip": false, "rstrip": false, "normalized": false, "special": false},
+      {"id": ($n + 3), "content": "é",      "single_word": false, "lstrip": false, "rstrip": false, "normalized": true,  "special": false},
+      {"id": ($n + 4), "content": "café",   "single_word": false, "lstrip": false, "rstrip": false, "normalized": true,  "special": false}]' \
+  "$work/trained/tokenizer.json" > "$work/variant/tokenizer.json"
+{
+  head -n 500 "$work/texts.jsonl"
+  for s in "a [MASK] b" "a   [MASK]b" "[MASK]" "x<sep>   y" "<sep>\n\nz" "ok book ok_ok okay (ok) 好ok" "e\u0301 café é" \
+           "  [MASK]  <sep>  ok  " "[MASK][MASK]<sep><sep>" "ok,ok.ok" "1ok ok1"; do
+    printf '{"text": "%s"}\n' "$s"
+  done
+} > "$work/variant_texts.jsonl"
+cp "$work/variant_texts.jsonl" "$work/texts.jsonl"
+check_encode "$work/variant" "variant (legacy merges, GPT-2 regex, added-token flags)"
+check_decode "$work/variant" "variant" "$work/ref.jsonl"
 echo "tokenizer reference: all equal"

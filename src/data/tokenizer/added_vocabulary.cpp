@@ -63,6 +63,23 @@ void AddedVocabulary::add(AddedToken t) {
   reindex();
 }
 
+void AddedVocabulary::assign_ids_like_hf(const Bpe& model) {
+  const auto vocab_size = static_cast<TokenId>(model.vocab_size());
+  std::unordered_map<std::string, TokenId> assigned;
+  TokenId max_id = -1;
+  for (auto& t : tokens_) {
+    if (auto it = assigned.find(t.content); it != assigned.end()) {
+      t.id = it->second;
+      continue;
+    }
+    const TokenId in_model = model.id(t.content);
+    t.id = in_model >= 0 ? in_model : (max_id >= vocab_size ? max_id + 1 : vocab_size);
+    max_id = std::max(max_id, t.id);
+    assigned.emplace(t.content, t.id);
+  }
+  reindex();
+}
+
 void AddedVocabulary::reindex() {
   by_id_.clear();
   by_content_.clear();

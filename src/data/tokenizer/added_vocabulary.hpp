@@ -34,6 +34,11 @@ class AddedVocabulary {
  public:
   static AddedVocabulary from_json(const nlohmann::json& added_tokens, const std::string& where);
   void add(AddedToken t);
+  // Re-derives the ids as Hugging Face does when it loads added_tokens (in file order): a token
+  // whose content is a model token takes the model's id; any other takes the model vocabulary's
+  // size, or one past the largest added id once that is beyond it. For well-formed files (Qwen,
+  // Llama-3, ours) this keeps every id as written.
+  void assign_ids_like_hf(const Bpe& model);
 
   // Splits s into added-token matches and the text between them. `normalized_pass` selects the
   // tokens with normalized=true (matched on normalized text) instead of the raw-text ones.

@@ -80,6 +80,7 @@ Tokenizer Tokenizer::load(const std::string& path) {
   t.source_ = file;
   t.model_ = Bpe::from_json(j["model"], file);
   t.added_ = AddedVocabulary::from_json(j.contains("added_tokens") ? j["added_tokens"] : nlohmann::json(), file);
+  t.added_.assign_ids_like_hf(t.model_);
   t.norm_ = Normalizer::from_json(j.contains("normalizer") ? j["normalizer"] : nlohmann::json(), file);
   t.pre_ = PreTokenizer::from_json(j.contains("pre_tokenizer") ? j["pre_tokenizer"] : nlohmann::json(), file);
   check_decoder(j.contains("decoder") ? j["decoder"] : nlohmann::json(), file);
