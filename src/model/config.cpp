@@ -1,0 +1,101 @@
+#include "model/config.hpp"
+
+#include "util/error.hpp"
+#include "util/json.hpp"
+
+namespace medgpt::model {
+
+namespace {
+
+std::int64_t need_int(const nlohmann::json& j, const char* key, const std::string& where) {
+  if (!j.contains(key)) util::fail(where + ": " + key, "missing", "config.json must set it");
+  if (!j[key].is_number_integer() || j[key].get<std::int64_t>() <= 0)
+    util::fail(where + ": " + key, "must be a positive integer, got " + j[key].dump(), "fix config.json");
+  return j[key].get<std::int64_t>();
+}
+
+std::vector<std::int64_t> ids(const nlohmann::json& j, const char* key) {
+  std::vector<std::int64_t> out;
+  if (!j.contains(key) || j[key].is_null()) return out;
+  if (j[key].is_number_integer()) out.push_back(j[key].get<std::int64_t>());
+  else if (j[key].is_array())
+    for (const auto& v : j[key])
+      if (v.is_number_integer()) out.push_back(v.get<std::int64_t>());
+  return out;
+}
+
+}  // namespace
+
+ModelConfig ModelConfig::load(const std::string& path) {
+  const std::string file = util::is_directory(path) ? path + "/config.json" : path;
+  if (!util::file_exists(file)) util::fail(file, "no such file", "pass a Hugging Face model folder (config.json + model.safetensors)");
+  return from_json(util::read_json_file(file), file);
+}
+
+ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& where) {
+  ModelConfig c;
+  c.raw = j;
+  c.model_type = j.value("model_type", "");
+  if (c.model_type != "llama" && c.model_type != "qwen2" && c.model_type != "qwen3")
+    util::fail(where + ": model_type", "\"" + c.model_type + "\" is not supported",
+               "medgpt runs llama, qwen2 (Qwen2/2.5) and qwen3 models");
+  c.vocab_size = need_int(j, "vocab_size", where);
+  c.hidden_size = need_int(j, "hidden_size", where);
+  c.intermediate_size = need_int(j, "intermediate_size", where);
+  c.num_layers = need_int(j, "num_hidden_layers", where);
+  c.num_heads = need_int(j, "num_attention_heads", where);
+  c.num_kv_heads = j.contains("num_key_value_heads") && !j["num_key_value_heads"].is_null() ? need_int(j, "num_key_value_heads", where)
+                                                                                             : c.num_heads;
+  if (j.contains("head_dim") && !j["head_dim"].is_null()) c.head_dim = need_int(j, "head_dim", where);
+  else c.head_dim = c.hidden_size / c.num_heads;
+  if (c.num_heads % c.num_kv_heads != 0)
+    util::fail(where + ": num_key_value_heads", std::to_string(c.num_kv_heads) + " does not divide num_attention_heads " +
+                                                    std::to_string(c.num_heads), "fix config.json");
+  c.max_position_embeddings = j.value("max_position_embeddings", std::int64_t{2048});
+  c.rms_norm_eps = j.value("rms_norm_eps", c.model_type == "llama" ? 1e-6 : 1e-6);
+  c.initializer_range = j.value("initializer_range", 0.02);
+  const std::string act = j.value("hidden_act", "silu");
+  if (act != "silu") util::fail(where + ": hidden_act", "\"" + act + "\" is not supported", "medgpt implements SwiGLU (silu)");
+
+  // rope: transformers v5 writes rope_parameters; older files rope_theta + rope_scaling.
+  nlohmann::json rope = j.contains("rope_parameters") && j["rope_parameters"].is_object() ? j["rope_parameters"]
+                        : j.contains("rope_scaling") && j["rope_scaling"].is_object()   ? j["rope_scaling"]
+                                                                                        : nlohmann::json::object();
+  c.rope_theta = rope.value("rope_theta", j.value("rope_theta", 10000.0));
+  c.rope_scaling.type = rope.value("rope_type", rope.value("type", std::string("default")));
+  c.rope_scaling.factor = rope.value("factor", 1.0);
+  c.rope_scaling.low_freq_factor = rope.value("low_freq_factor", 1.0);
+  c.rope_scaling.high_freq_factor = rope.value("high_freq_factor", 4.0);
+  c.rope_scaling.original_max_position_embeddings = rope.value("original_max_position_embeddings", c.max_position_embeddings);
+  const auto& t = c.rope_scaling.type;
+  if (t != "default" && t != "linear" && t != "llama3" && t != "dynamic")
+    util::fail(where + ": rope_scaling", "rope_type \"" + t + "\" is not supported", "medgpt supports default, linear, llama3 and dynamic");
+  if (j.value("use_sliding_window", false))
+    util::fail(where + ": use_sliding_window", "sliding-window attention is not supported", "set use_sliding_window to false");
+
+  const bool attention_bias = j.value("attention_bias", false);
+  c.qkv_bias = c.model_type == "qwen2" || attention_bias;
+  c.o_bias = c.model_type != "qwen2" && attention_bias;
+  c.mlp_bias = c.model_type == "llama" && j.value("mlp_bias", false);
+  c.qk_norm = c.model_type == "qwen3";
+  c.tie_word_embeddings = j.value("tie_word_embeddings", false);
+  if (j.contains("dtype") && j["dtype"].is_string()) c.dtype = j["dtype"];
+  else if (j.contains("torch_dtype") && j["torch_dtype"].is_string()) c.dtype = j["torch_dtype"];
+  c.bos_token_ids = ids(j, "bos_token_id");
+  c.eos_token_ids = ids(j, "eos_token_id");
+  if (j.contains("pad_token_id") && j["pad_token_id"].is_number_integer()) c.pad_token_id = j["pad_token_id"].get<std::int64_t>();
+  return c;
+}
+
+std::int64_t ModelConfig::num_parameters() const {
+  const std::int64_t H = hidden_size, I = intermediate_size;
+  std::int64_t attn = H * q_dim() + 2 * H * kv_dim() + q_dim() * H;
+  if (qkv_bias) attn += q_dim() + 2 * kv_dim();
+  if (o_bias) attn += H;
+  if (qk_norm) attn += 2 * head_dim;
+  std::int64_t mlp = 3 * H * I + (mlp_bias ? 2 * I + H : 0);
+  const std::int64_t layer = attn + mlp + 2 * H;
+  return vocab_size * H * (tie_word_embeddings ? 1 : 2) + num_layers * layer + H;
+}
+
+}  // namespace medgpt::model

@@ -1,0 +1,204 @@
+#include "model/safetensors.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "util/atomic_file.hpp"
+#include "util/error.hpp"
+#include "util/json.hpp"
+#include "util/mapped_file.hpp"
+
+namespace medgpt::model {
+
+namespace {
+
+constexpr std::uint64_t kMaxHeader = 100'000'000;  // the reference reader's limit
+
+struct DType {
+  const char* name;
+  at::ScalarType type;
+  int bytes;
+  int align_rank;  // writer order: larger first (U64, I64, F64 ... as the reference sorts)
+};
+const DType kDTypes[] = {
+    {"F64", at::kDouble, 8, 9}, {"I64", at::kLong, 8, 10}, {"F32", at::kFloat, 4, 7}, {"I32", at::kInt, 4, 6},
+    {"BF16", at::kBFloat16, 2, 5}, {"F16", at::kHalf, 2, 4}, {"I16", at::kShort, 2, 3},
+    {"U8", at::kByte, 1, 1}, {"I8", at::kChar, 1, 1}, {"BOOL", at::kBool, 1, 0},
+};
+
+const DType* by_name(const std::string& n) {
+  for (const auto& d : kDTypes)
+    if (n == d.name) return &d;
+  return nullptr;
+}
+const DType& by_type(at::ScalarType t, const std::string& name) {
+  for (const auto& d : kDTypes)
+    if (d.type == t) return d;
+  util::fail(name, std::string("dtype ") + c10::toString(t) + " has no safetensors encoding", "convert the tensor");
+}
+
+}  // namespace
+
+const char* safetensors_dtype(at::ScalarType t) { return by_type(t, "tensor").name; }
+
+NamedTensors read_safetensors(const std::string& path, std::map<std::string, std::string>* metadata) {
+  util::MappedFile file(path);
+  const std::string_view bytes = file.bytes();
+  if (bytes.size() < 8) util::fail(path, "truncated: shorter than the 8-byte header length", "re-download or re-export the file");
+  std::uint64_t n = 0;
+  std::memcpy(&n, bytes.data(), 8);  // little-endian on every platform we build for
+  if (n > kMaxHeader || 8 + n > bytes.size())
+    util::fail(path, "header length " + std::to_string(n) + " runs past the end of the " + std::to_string(bytes.size()) + "-byte file",
+               "the file is truncated or not safetensors; re-download it");
+  const std::string header_text(bytes.substr(8, n));
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(header_text);
+  } catch (const nlohmann::json::parse_error& e) {
+    util::fail(path, std::string("header is not valid JSON: ") + e.what(), "re-download or re-export the file");
+  }
+  if (!header.is_object()) util::fail(path, "header is not a JSON object", "re-download or re-export the file");
+  const std::uint64_t data_start = 8 + n, data_len = bytes.size() - data_start;
+
+  struct Entry {
+    std::string name;
+    const DType* dtype;
+    std::vector<std::int64_t> shape;
+    std::uint64_t begin, end;
+  };
+  std::vector<Entry> entries;
+  for (const auto& [name, v] : header.items()) {
+    if (name == "__metadata__") {
+      if (metadata && v.is_object())
+        for (const auto& [k, s] : v.items())
+          if (s.is_string()) (*metadata)[k] = s.get<std::string>();
+      continue;
+    }
+    const std::string where = path + ": " + name;
+    if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets"))
+      util::fail(where, "entry needs dtype, shape and data_offsets", "the file is not valid safetensors");
+    const DType* dt = by_name(v["dtype"].is_string() ? v["dtype"].get<std::string>() : "");
+    if (!dt) util::fail(where, "unknown or unsupported dtype " + v["dtype"].dump(), "medgpt reads F64 F32 BF16 F16 I64 I32 I16 U8 I8 BOOL");
+    Entry e{name, dt, {}, 0, 0};
+    std::uint64_t elems = 1;
+    for (const auto& d : v["shape"]) {
+      if (!d.is_number_integer() || d.get<std::int64_t>() < 0) util::fail(where, "bad shape " + v["shape"].dump(), "the file is corrupt");
+      e.shape.push_back(d.get<std::int64_t>());
+      elems *= static_cast<std::uint64_t>(d.get<std::int64_t>());
+    }
+    const auto& off = v["data_offsets"];
+    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+      util::fail(where, "bad data_offsets " + off.dump(), "the file is corrupt");
+    e.begin = off[0].get<std::uint64_t>();
+    e.end = off[1].get<std::uint64_t>();
+    if (e.end < e.begin || e.end - e.begin != elems * static_cast<std::uint64_t>(dt->bytes))
+      util::fail(where, "data_offsets " + off.dump() + " do not hold " + std::to_string(elems) + " " + dt->name + " values",
+                 "the file is corrupt");
+    entries.push_back(std::move(e));
+  }
+  // The byte buffer must be exactly covered: sorted by offset, no holes, no overlap.
+  std::vector<const Entry*> by_offset;
+  for (const auto& e : entries) by_offset.push_back(&e);
+  std::sort(by_offset.begin(), by_offset.end(), [](auto* a, auto* b) { return a->begin != b->begin ? a->begin < b->begin : a->end < b->end; });
+  std::uint64_t expect = 0;
+  for (const Entry* e : by_offset) {
+    if (e->begin != expect) util::fail(path + ": " + e->name, "data_offsets leave a hole or overlap another tensor", "the file is corrupt");
+    expect = e->end;
+  }
+  if (expect != data_len)
+    util::fail(path, "tensor data ends at byte " + std::to_string(data_start + expect) + " but the file has " + std::to_string(bytes.size()),
+               "the file is truncated or corrupt; re-download it");
+
+  NamedTensors out;
+  out.reserve(entries.size());
+  for (const Entry* e : by_offset) {
+    at::Tensor t = at::empty(e->shape, at::TensorOptions().dtype(e->dtype->type));
+    if (e->end > e->begin) std::memcpy(t.data_ptr(), bytes.data() + data_start + e->begin, e->end - e->begin);
+    out.emplace_back(e->name, std::move(t));
+  }
+  return out;
+}
+
+NamedTensors read_safetensors_dir(const std::string& dir) {
+  const std::string single = dir + "/model.safetensors", index = dir + "/model.safetensors.index.json";
+  if (util::file_exists(index)) {
+    const nlohmann::json j = util::read_json_file(index);
+    if (!j.contains("weight_map") || !j["weight_map"].is_object())
+      util::fail(index + ": weight_map", "missing", "the index must map tensor names to shard files");
+    std::set<std::string> shards;
+    for (const auto& [name, file] : j["weight_map"].items()) shards.insert(file.get<std::string>());
+    NamedTensors all;
+    std::set<std::string> seen;
+    for (const auto& s : shards) {
+      for (auto& nt : read_safetensors(dir + "/" + s)) {
+        if (!seen.insert(nt.first).second) util::fail(dir + "/" + s + ": " + nt.first, "appears in two shards", "the checkpoint is corrupt");
+        all.push_back(std::move(nt));
+      }
+    }
+    for (const auto& [name, file] : j["weight_map"].items())
+      if (!seen.count(name)) util::fail(index + ": " + name, "listed in weight_map but absent from " + file.get<std::string>(), "the checkpoint is incomplete");
+    return all;
+  }
+  if (util::file_exists(single)) return read_safetensors(single);
+  util::fail(dir, "no model.safetensors or model.safetensors.index.json", "pass a Hugging Face model folder");
+}
+
+void write_safetensors(const std::string& path, const NamedTensors& tensors, const std::map<std::string, std::string>& metadata) {
+  std::vector<std::pair<const std::string*, at::Tensor>> order;
+  for (const auto& [name, t] : tensors) order.emplace_back(&name, t.contiguous().cpu());
+  std::stable_sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
+    const int ra = by_type(a.second.scalar_type(), *a.first).align_rank, rb = by_type(b.second.scalar_type(), *b.first).align_rank;
+    return ra != rb ? ra > rb : *a.first < *b.first;
+  });
+  nlohmann::ordered_json header;
+  nlohmann::ordered_json meta = {{"format", "pt"}};
+  for (const auto& [k, v] : metadata) meta[k] = v;
+  header["__metadata__"] = meta;
+  std::uint64_t off = 0;
+  for (const auto& [name, t] : order) {
+    const std::uint64_t len = static_cast<std::uint64_t>(t.numel()) * t.element_size();
+    header[*name] = {{"dtype", by_type(t.scalar_type(), *name).name}, {"shape", t.sizes().vec()}, {"data_offsets", {off, off + len}}};
+    off += len;
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');
+  util::AtomicFile f(path);
+  const std::uint64_t n = text.size();
+  f.stream().write(reinterpret_cast<const char*>(&n), 8);
+  f.stream().write(text.data(), static_cast<std::streamsize>(text.size()));
+  for (const auto& [name, t] : order)
+    f.stream().write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.numel() * t.element_size()));
+  f.commit();
+}
+
+void write_safetensors_dir(const std::string& dir, const NamedTensors& tensors, std::int64_t max_shard_bytes) {
+  std::vector<NamedTensors> shards(1);
+  std::int64_t current = 0, total = 0;
+  for (const auto& nt : tensors) {
+    const std::int64_t size = nt.second.numel() * static_cast<std::int64_t>(nt.second.element_size());
+    total += size;
+    if (!shards.back().empty() && current + size > max_shard_bytes) {
+      shards.emplace_back();
+      current = 0;
+    }
+    shards.back().push_back(nt);
+    current += size;
+  }
+  if (shards.size() == 1) {
+    write_safetensors(dir + "/model.safetensors", tensors);
+    return;
+  }
+  nlohmann::json weight_map = nlohmann::json::object();
+  char name[64];
+  for (std::size_t i = 0; i < shards.size(); ++i) {
+    std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", i + 1, shards.size());
+    write_safetensors(dir + "/" + name, shards[i]);
+    for (const auto& nt : shards[i]) weight_map[nt.first] = name;
+  }
+  const nlohmann::json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
+  util::write_file_atomic(dir + "/model.safetensors.index.json", index.dump(2) + "\n");
+}
+
+}  // namespace medgpt::model

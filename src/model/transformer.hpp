@@ -1,0 +1,78 @@
+// The decoder-only transformer of Llama / Qwen2 / Qwen3, parameter for parameter as Hugging Face
+// defines it (names, shapes, math): embedding, pre-norm blocks of GQA attention with rotary
+// positions and a SwiGLU MLP, a final RMSNorm, and the LM head (tied to the embedding or not).
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <optional>
+#include <string>
+
+#include "model/config.hpp"
+#include "model/safetensors.hpp"
+
+namespace medgpt::model {
+
+struct Linear {
+  at::Tensor weight, bias;  // [out, in], [out] or undefined
+  at::Tensor operator()(const at::Tensor& x) const { return at::linear(x, weight, bias); }
+};
+
+struct Block {
+  at::Tensor input_norm, post_norm;  // [H]
+  Linear q, k, v, o;
+  at::Tensor q_norm, k_norm;  // [head_dim], Qwen3 only
+  Linear gate, up, down;
+};
+
+// Optional inputs of a forward pass over a batch [B, T].
+struct ForwardInputs {
+  at::Tensor positions;       // [B, T] int64; default 0..T-1
+  at::Tensor attention_mask;  // [B, T] 1 = real token, 0 = padding; default all real
+  at::Tensor segment_ids;     // [B, T] packed samples: attention stays inside equal ids
+};
+
+class Transformer {
+ public:
+  // Parameters allocated (zeros) in `dtype`; fill them with load() or init_random().
+  Transformer(ModelConfig config, at::ScalarType dtype);
+  // A Hugging Face folder: config.json + safetensors weights, cast to `dtype`.
+  static Transformer from_pretrained(const std::string& dir, at::ScalarType dtype);
+
+  // Copies weights in by Hugging Face name; every parameter must be present with its exact shape
+  // (util::Error names the tensor). A tied model ignores a stored lm_head.weight.
+  void load(const NamedTensors& weights, const std::string& where);
+  // transformers' init: normal(0, initializer_range) for linear/embedding weights, zero biases,
+  // unit norms. Seeded.
+  void init_random(std::uint64_t seed);
+
+  // Parameters by Hugging Face name (lm_head.weight omitted when tied), in a fixed order.
+  NamedTensors named_parameters() const;
+  void set_requires_grad(bool on);
+
+  // Final hidden states [B, T, H].
+  at::Tensor hidden(const at::Tensor& ids, const ForwardInputs& in = {}) const;
+  // Logits [B, T, V] (in the model dtype).
+  at::Tensor logits(const at::Tensor& ids, const ForwardInputs& in = {}) const;
+  const at::Tensor& lm_head() const { return tied() ? embed_ : lm_head_; }
+  bool tied() const { return config_.tie_word_embeddings; }
+
+  const ModelConfig& config() const { return config_; }
+  at::ScalarType dtype() const { return dtype_; }
+
+ private:
+  at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight) const;
+  at::Tensor attention(const Block& b, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                       const at::Tensor& mask) const;
+
+  ModelConfig config_;
+  at::ScalarType dtype_;
+  at::Tensor embed_, final_norm_, lm_head_;
+  std::vector<Block> blocks_;
+  at::Tensor inv_freq_;
+};
+
+// The dtype named by --dtype / config.json ("fp32", "float32", "bf16", "bfloat16", "fp16", "float16").
+at::ScalarType parse_dtype(const std::string& name);
+
+}  // namespace medgpt::model
