@@ -21,6 +21,7 @@ struct Command {
 // The commands main knows about, in help order (one registration function per command file).
 void register_tokenizer_commands(std::vector<Command>& out);
 void register_tokenizer_bench(std::vector<Command>& out);
+void register_model_commands(std::vector<Command>& out);
 
 // Parses args (after the command path) with --config FILE.ini under the command line; throws
 // util::Error naming an unknown option or key. Returns false when --help was printed.

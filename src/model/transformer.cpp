@@ -161,7 +161,10 @@ at::Tensor Transformer::hidden(const at::Tensor& ids, const ForwardInputs& in) c
   if (in.attention_mask.defined()) allowed = allowed.logical_and(in.attention_mask.to(at::kBool).view({B, 1, 1, T}));
   if (in.segment_ids.defined())
     allowed = allowed.logical_and(in.segment_ids.view({B, 1, T, 1}).eq(in.segment_ids.view({B, 1, 1, T})));
-  const double neg = dtype_ == at::kHalf ? -65504.0 : static_cast<double>(std::numeric_limits<float>::lowest());
+  // torch.finfo(dtype).min, as transformers fills masked scores.
+  const double neg = dtype_ == at::kHalf       ? -65504.0
+                     : dtype_ == at::kBFloat16 ? -3.3895313892515355e38
+                                               : static_cast<double>(std::numeric_limits<float>::lowest());
   at::Tensor mask = at::zeros(allowed.sizes(), at::TensorOptions().dtype(dtype_)).masked_fill(allowed.logical_not(), neg);
 
   at::Tensor x = at::embedding(embed_, ids);
