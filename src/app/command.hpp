@@ -22,6 +22,7 @@ struct Command {
 void register_tokenizer_commands(std::vector<Command>& out);
 void register_tokenizer_bench(std::vector<Command>& out);
 void register_model_commands(std::vector<Command>& out);
+void register_checkpoint_commands(std::vector<Command>& out);
 
 // Parses args (after the command path) with --config FILE.ini under the command line; throws
 // util::Error naming an unknown option or key. Returns false when --help was printed.

@@ -18,9 +18,10 @@ at::ScalarType parse_dtype(const std::string& name) {
   util::fail("dtype", "\"" + name + "\" is not a model dtype", "use fp32, bf16 or fp16");
 }
 
-Transformer::Transformer(ModelConfig config, at::ScalarType dtype) : config_(std::move(config)), dtype_(dtype) {
+Transformer::Transformer(ModelConfig config, at::ScalarType dtype, at::Device device)
+    : config_(std::move(config)), dtype_(dtype) {
   const auto& c = config_;
-  const auto opt = at::TensorOptions().dtype(dtype);
+  const auto opt = at::TensorOptions().dtype(dtype).device(device);
   auto linear = [&](std::int64_t out, std::int64_t in, bool bias) {
     return Linear{at::zeros({out, in}, opt), bias ? at::zeros({out}, opt) : at::Tensor()};
   };
@@ -47,6 +48,24 @@ Transformer::Transformer(ModelConfig config, at::ScalarType dtype) : config_(std
   inv_freq_ = rope_inv_freq(c);
 }
 
+void validate_weights(const ModelConfig& config, const NamedTensors& weights, const std::string& where) {
+  const Transformer shapes(config, at::kFloat, at::kMeta);
+  std::map<std::string, at::IntArrayRef> given;
+  for (const auto& [name, t] : weights) given.emplace(name, t.sizes());
+  for (const auto& [name, p] : shapes.named_parameters()) {
+    auto it = given.find(name);
+    if (it == given.end()) util::fail(where + ": " + name, "missing from the weights", "the checkpoint does not match config.json");
+    if (it->second != p.sizes())
+      util::fail(where + ": " + name, "shape " + c10::str(it->second) + " does not match " + c10::str(p.sizes()) + " from config.json",
+                 "use the config.json that came with these weights");
+    given.erase(it);
+  }
+  if (config.tie_word_embeddings) given.erase("lm_head.weight");
+  if (!given.empty())
+    util::fail(where + ": " + given.begin()->first, "is not a parameter of a " + config.model_type + " model",
+               "check config.json and the weights");
+}
+
 NamedTensors Transformer::named_parameters() const {
   NamedTensors out;
   out.emplace_back("model.embed_tokens.weight", embed_);
@@ -54,7 +73,7 @@ NamedTensors Transformer::named_parameters() const {
     const Block& b = blocks_[l];
     const std::string p = "model.layers." + std::to_string(l) + ".";
     auto lin = [&](const std::string& name, const Linear& x) {
-      out.emplace_back(p + name + ".weight", x.weight);
+      if (x.weight.defined()) out.emplace_back(p + name + ".weight", x.weight);  // undefined when NF4 (QLoRA)
       if (x.bias.defined()) out.emplace_back(p + name + ".bias", x.bias);
     };
     out.emplace_back(p + "input_layernorm.weight", b.input_norm);

@@ -5,6 +5,7 @@
 
 #include <ATen/ATen.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -13,9 +14,17 @@
 
 namespace medgpt::model {
 
+struct LoraAdapter;  // model/lora.hpp
+struct Nf4Weight;    // model/nf4.hpp
+
 struct Linear {
   at::Tensor weight, bias;  // [out, in], [out] or undefined
-  at::Tensor operator()(const at::Tensor& x) const { return at::linear(x, weight, bias); }
+  // QLoRA: the frozen weight stored as NF4 (`weight` is then undefined) and dequantized on the fly.
+  std::shared_ptr<Nf4Weight> nf4{};
+  // LoRA: y = base(x) + scale * B(A(dropout(x))) (model/lora.hpp).
+  std::shared_ptr<LoraAdapter> lora{};
+  at::Tensor operator()(const at::Tensor& x) const { return nf4 || lora ? adapted(x) : at::linear(x, weight, bias); }
+  at::Tensor adapted(const at::Tensor& x) const;  // model/lora.cpp
 };
 
 struct Block {
@@ -34,8 +43,9 @@ struct ForwardInputs {
 
 class Transformer {
  public:
-  // Parameters allocated (zeros) in `dtype`; fill them with load() or init_random().
-  Transformer(ModelConfig config, at::ScalarType dtype);
+  // Parameters allocated (zeros) in `dtype`; fill them with load() or init_random(). On the meta
+  // device nothing is allocated (shapes only).
+  Transformer(ModelConfig config, at::ScalarType dtype, at::Device device = at::kCPU);
   // A Hugging Face folder: config.json + safetensors weights, cast to `dtype`.
   static Transformer from_pretrained(const std::string& dir, at::ScalarType dtype);
 
@@ -57,6 +67,10 @@ class Transformer {
   const at::Tensor& lm_head() const { return tied() ? embed_ : lm_head_; }
   bool tied() const { return config_.tie_word_embeddings; }
 
+  // The decoder layers, for the code that adapts their Linear layers (LoRA, NF4 quantization).
+  std::vector<Block>& blocks() { return blocks_; }
+  const std::vector<Block>& blocks() const { return blocks_; }
+
   const ModelConfig& config() const { return config_; }
   at::ScalarType dtype() const { return dtype_; }
 
@@ -71,6 +85,10 @@ class Transformer {
   std::vector<Block> blocks_;
   at::Tensor inv_freq_;
 };
+
+// Checks that `weights` are exactly the parameters `config` describes (names and shapes; a tied
+// model may also carry lm_head.weight). util::Error names the tensor.
+void validate_weights(const ModelConfig& config, const NamedTensors& weights, const std::string& where);
 
 // The dtype named by --dtype / config.json ("fp32", "float32", "bf16", "bfloat16", "fp16", "float16").
 at::ScalarType parse_dtype(const std::string& name);

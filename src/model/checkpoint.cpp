@@ -1,0 +1,175 @@
+#include "model/checkpoint.hpp"
+
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "util/atomic_file.hpp"
+#include "util/error.hpp"
+#include "util/h5.hpp"
+#include "util/json.hpp"
+
+namespace medgpt::model {
+
+namespace fs = std::filesystem;
+
+const char* const kModelSideFiles[] = {"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+                                       "special_tokens_map.json", "vocab.json", "merges.txt", "chat_template.jinja", nullptr};
+
+namespace {
+
+constexpr int kFormatVersion = 1;
+
+// How a dtype is stored: HDF5 has no bf16, so 16-bit floats travel as their bit patterns.
+hid_t h5_type(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return H5T_NATIVE_FLOAT;
+    case at::kDouble: return H5T_NATIVE_DOUBLE;
+    case at::kBFloat16:
+    case at::kHalf:
+    case at::kShort: return H5T_NATIVE_INT16;
+    case at::kLong: return H5T_NATIVE_INT64;
+    case at::kInt: return H5T_NATIVE_INT32;
+    case at::kByte:
+    case at::kBool: return H5T_NATIVE_UINT8;
+    case at::kChar: return H5T_NATIVE_INT8;
+    default: util::fail("checkpoint", std::string("dtype ") + c10::toString(t) + " cannot be stored", "convert the tensor");
+  }
+}
+
+at::ScalarType dtype_named(const std::string& n, const std::string& where) {
+  static const std::map<std::string, at::ScalarType> m = {
+      {"float32", at::kFloat}, {"float64", at::kDouble}, {"bfloat16", at::kBFloat16}, {"float16", at::kHalf},
+      {"int16", at::kShort},   {"int64", at::kLong},     {"int32", at::kInt},         {"uint8", at::kByte},
+      {"bool", at::kBool},     {"int8", at::kChar}};
+  auto it = m.find(n);
+  if (it == m.end()) util::fail(where, "unknown dtype \"" + n + "\"", "the checkpoint is damaged or newer than this medgpt");
+  return it->second;
+}
+
+std::string dtype_name(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return "float32";
+    case at::kDouble: return "float64";
+    case at::kBFloat16: return "bfloat16";
+    case at::kHalf: return "float16";
+    case at::kShort: return "int16";
+    case at::kLong: return "int64";
+    case at::kInt: return "int32";
+    case at::kByte: return "uint8";
+    case at::kBool: return "bool";
+    case at::kChar: return "int8";
+    default: return c10::toString(t);
+  }
+}
+
+}  // namespace
+
+std::string shard_file(const ShardLayout& l) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "model-tp%02d-of-%02d-pp%02d-of-%02d.h5", l.tp_rank, l.tp_size, l.pp_rank, l.pp_size);
+  return buf;
+}
+
+void write_model_shard(const std::string& dir, const ShardLayout& l, const NamedTensors& tensors,
+                       const std::vector<std::vector<std::int64_t>>& logical, const std::vector<std::vector<std::int64_t>>& offsets) {
+  fs::create_directories(dir);
+  const std::string path = dir + "/" + shard_file(l), tmp = path + ".tmp";
+  {
+    util::H5File f = util::H5File::create(tmp);
+    f.set_attr("", "format", "medgpt-model");
+    f.set_attr("", "layout", std::vector<std::int64_t>{kFormatVersion, l.tp_rank, l.tp_size, l.pp_rank, l.pp_size});
+    for (std::size_t i = 0; i < tensors.size(); ++i) {
+      const auto& [name, t0] = tensors[i];
+      const at::Tensor t = t0.contiguous().cpu();
+      std::vector<std::uint64_t> dims(t.sizes().begin(), t.sizes().end());
+      f.write(name, h5_type(t.scalar_type()), dims, t.data_ptr());
+      f.set_attr(name, "dtype", dtype_name(t.scalar_type()));
+      f.set_attr(name, "logical_shape", logical[i]);
+      f.set_attr(name, "offset", offsets[i]);
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) util::fail(path, "cannot rename the finished shard: " + ec.message(), "check permissions");
+}
+
+bool is_committed(const std::string& dir) { return fs::exists(dir + "/COMMITTED"); }
+
+void commit_checkpoint(const std::string& dir, const ShardLayout& world_layout, const std::string& dtype) {
+  nlohmann::ordered_json meta;
+  meta["format_version"] = kFormatVersion;
+  meta["kind"] = "medgpt-checkpoint";
+  meta["tp"] = world_layout.tp_size;
+  meta["pp"] = world_layout.pp_size;
+  meta["dtype"] = dtype;
+  util::write_file_atomic(dir + "/meta.json", meta.dump(2) + "\n");
+  util::write_file_atomic(dir + "/COMMITTED", "ok\n");
+}
+
+NamedTensors read_model_full(const std::string& dir) {
+  if (!fs::is_directory(dir)) util::fail(dir, "no such checkpoint folder", "pass a folder written by medgpt import or medgpt train");
+  if (!is_committed(dir)) util::fail(dir, "checkpoint has no COMMITTED marker (half-written)", "use an older, committed checkpoint");
+  const nlohmann::json meta = util::read_json_file(dir + "/meta.json");
+  if (meta.value("format_version", 0) != kFormatVersion)
+    util::fail(dir + "/meta.json: format_version", "is " + meta.value("format_version", nlohmann::json(nullptr)).dump() + ", expected 1",
+               "use the medgpt that wrote the checkpoint");
+  const int tp = meta.value("tp", 1), pp = meta.value("pp", 1);
+  struct Whole {
+    at::Tensor t;
+    std::int64_t filled = 0;
+  };
+  std::map<std::string, Whole> whole;
+  for (int p = 0; p < pp; ++p)
+    for (int r = 0; r < tp; ++r) {
+      const std::string path = dir + "/" + shard_file({r, tp, p, pp});
+      const util::H5File f = util::H5File::open(path);
+      if (f.attr_string("", "format") != "medgpt-model") util::fail(path, "not a medgpt model shard", "check the checkpoint folder");
+      for (const auto& name : f.datasets()) {
+        const std::string where = path + ": " + name;
+        const at::ScalarType dt = dtype_named(f.attr_string(name, "dtype"), where);
+        const auto logical = f.attr_ints(name, "logical_shape"), offset = f.attr_ints(name, "offset");
+        const auto dims = f.dims(name);
+        std::vector<std::int64_t> shape(dims.begin(), dims.end());
+        at::Tensor part = at::empty(shape, at::TensorOptions().dtype(dt));
+        f.read(name, h5_type(dt), part.data_ptr());
+        if (logical.size() != shape.size() || offset.size() != shape.size())
+          util::fail(where, "logical_shape/offset do not match the stored rank", "the checkpoint is damaged");
+        Whole& w = whole[name];
+        if (!w.t.defined()) w.t = at::empty(logical, at::TensorOptions().dtype(dt));
+        else if (w.t.sizes() != at::IntArrayRef(logical) || w.t.scalar_type() != dt)
+          util::fail(where, "disagrees with another shard on shape or dtype", "the checkpoint is damaged");
+        at::Tensor view = w.t;
+        for (std::size_t d = 0; d < shape.size(); ++d) {
+          if (offset[d] < 0 || offset[d] + shape[d] > logical[d]) util::fail(where, "offset outside the logical shape", "the checkpoint is damaged");
+          view = view.narrow(static_cast<std::int64_t>(d), offset[d], shape[d]);
+        }
+        // Replicated tensors are stored by every rank: the copies must agree.
+        if (part.numel() == w.t.numel() && w.filled > 0) {
+          if (!w.t.equal(part)) util::fail(where, "replicated copies differ between shards", "the checkpoint is damaged");
+          continue;
+        }
+        view.copy_(part);
+        w.filled += part.numel();
+      }
+    }
+  NamedTensors out;
+  for (auto& [name, w] : whole) {
+    if (w.filled != w.t.numel())
+      util::fail(dir + ": " + name, "shards cover " + std::to_string(w.filled) + " of " + std::to_string(w.t.numel()) + " elements",
+                 "a shard file is missing; the checkpoint is incomplete");
+    out.emplace_back(name, std::move(w.t));
+  }
+  return out;
+}
+
+void copy_side_files(const std::string& from, const std::string& to) {
+  fs::create_directories(to);
+  for (const char* const* f = kModelSideFiles; *f; ++f) {
+    const fs::path src = fs::path(from) / *f;
+    if (fs::exists(src)) fs::copy_file(src, fs::path(to) / *f, fs::copy_options::overwrite_existing);
+  }
+}
+
+}  // namespace medgpt::model

@@ -1,0 +1,159 @@
+#include "util/h5.hpp"
+
+#include <algorithm>
+
+#include "util/error.hpp"
+
+namespace medgpt::util {
+
+namespace {
+
+// Closes an HDF5 handle of any kind on scope exit.
+struct Handle {
+  hid_t id;
+  herr_t (*close)(hid_t);
+  ~Handle() {
+    if (id >= 0) close(id);
+  }
+};
+
+// HDF5 prints its own error stack to stderr by default; medgpt reports errors itself.
+void silence_hdf5() {
+  static bool done = false;
+  if (!done) {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    done = true;
+  }
+}
+
+}  // namespace
+
+H5File H5File::create(const std::string& path) {
+  silence_hdf5();
+  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (id < 0) fail(path, "cannot create HDF5 file", "check that the folder exists and is writable");
+  return H5File(id, path);
+}
+
+H5File H5File::open(const std::string& path) {
+  silence_hdf5();
+#if H5_VERSION_GE(1, 12, 0)
+  const htri_t ok = H5Fis_accessible(path.c_str(), H5P_DEFAULT);
+#else
+  const htri_t ok = H5Fis_hdf5(path.c_str());
+#endif
+  if (ok <= 0) fail(path, "missing or not an HDF5 file", "check the path");
+  const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (id < 0) fail(path, "cannot open HDF5 file", "check the file");
+  return H5File(id, path);
+}
+
+H5File::~H5File() {
+  if (id_ >= 0) H5Fclose(id_);
+}
+
+void H5File::write(const std::string& name, hid_t type, const std::vector<std::uint64_t>& dims, const void* data) {
+  std::vector<hsize_t> d(dims.begin(), dims.end());
+  Handle space{d.empty() ? H5Screate(H5S_SCALAR) : H5Screate_simple(static_cast<int>(d.size()), d.data(), nullptr), H5Sclose};
+  Handle set{H5Dcreate2(id_, name.c_str(), type, space.id, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose};
+  if (set.id < 0) fail(path_ + ": " + name, "cannot create dataset", "check free disk space");
+  std::uint64_t n = 1;
+  for (auto x : dims) n *= x;
+  if (n > 0 && H5Dwrite(set.id, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+    fail(path_ + ": " + name, "write failed", "check free disk space");
+}
+
+bool H5File::has(const std::string& name) const { return H5Lexists(id_, name.c_str(), H5P_DEFAULT) > 0; }
+
+std::vector<std::uint64_t> H5File::dims(const std::string& name) const {
+  if (!has(name)) fail(path_ + ": " + name, "dataset missing", "the file is incomplete or not a medgpt file");
+  Handle set{H5Dopen2(id_, name.c_str(), H5P_DEFAULT), H5Dclose};
+  Handle space{H5Dget_space(set.id), H5Sclose};
+  const int rank = H5Sget_simple_extent_ndims(space.id);
+  std::vector<hsize_t> d(static_cast<std::size_t>(std::max(rank, 0)));
+  if (rank > 0) H5Sget_simple_extent_dims(space.id, d.data(), nullptr);
+  return {d.begin(), d.end()};
+}
+
+void H5File::read(const std::string& name, hid_t type, void* out) const {
+  if (!has(name)) fail(path_ + ": " + name, "dataset missing", "the file is incomplete or not a medgpt file");
+  Handle set{H5Dopen2(id_, name.c_str(), H5P_DEFAULT), H5Dclose};
+  std::uint64_t n = 1;
+  for (auto x : dims(name)) n *= x;
+  if (n > 0 && H5Dread(set.id, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
+    fail(path_ + ": " + name, "read failed", "the file is damaged");
+}
+
+std::vector<std::string> H5File::datasets() const {
+  std::vector<std::string> names;
+#if H5_VERSION_GE(1, 12, 0)
+  using LinkInfo = H5L_info2_t;
+  const auto iterate = H5Literate2;
+#else
+  using LinkInfo = H5L_info_t;
+  const auto iterate = H5Literate;
+#endif
+  iterate(
+      id_, H5_INDEX_NAME, H5_ITER_INC, nullptr,
+      [](hid_t, const char* name, const LinkInfo*, void* op) -> herr_t {
+        static_cast<std::vector<std::string>*>(op)->emplace_back(name);
+        return 0;
+      },
+      &names);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+hid_t H5File::open_object(const std::string& obj) const {
+  return H5Oopen(id_, obj.empty() ? "/" : obj.c_str(), H5P_DEFAULT);
+}
+
+void H5File::set_attr(const std::string& obj, const std::string& key, const std::string& value) {
+  Handle o{open_object(obj), H5Oclose};
+  Handle type{H5Tcopy(H5T_C_S1), H5Tclose};
+  H5Tset_size(type.id, std::max<std::size_t>(value.size(), 1));
+  Handle space{H5Screate(H5S_SCALAR), H5Sclose};
+  Handle a{H5Acreate2(o.id, key.c_str(), type.id, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
+  std::string padded = value.empty() ? std::string(1, '\0') : value;
+  if (a.id < 0 || H5Awrite(a.id, type.id, padded.data()) < 0) fail(path_ + ": " + obj + "@" + key, "cannot write attribute", "check the file");
+}
+
+void H5File::set_attr(const std::string& obj, const std::string& key, const std::vector<std::int64_t>& value) {
+  Handle o{open_object(obj), H5Oclose};
+  const hsize_t n = value.size();
+  Handle space{n ? H5Screate_simple(1, &n, nullptr) : H5Screate(H5S_NULL), H5Sclose};
+  Handle a{H5Acreate2(o.id, key.c_str(), H5T_NATIVE_INT64, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
+  if (a.id < 0 || (n && H5Awrite(a.id, H5T_NATIVE_INT64, value.data()) < 0))
+    fail(path_ + ": " + obj + "@" + key, "cannot write attribute", "check the file");
+}
+
+bool H5File::has_attr(const std::string& obj, const std::string& key) const {
+  Handle o{open_object(obj), H5Oclose};
+  return o.id >= 0 && H5Aexists(o.id, key.c_str()) > 0;
+}
+
+std::string H5File::attr_string(const std::string& obj, const std::string& key) const {
+  if (!has_attr(obj, key)) fail(path_ + ": " + (obj.empty() ? "" : obj + "@") + key, "attribute missing", "the file is not a medgpt file or is damaged");
+  Handle o{open_object(obj), H5Oclose};
+  Handle a{H5Aopen(o.id, key.c_str(), H5P_DEFAULT), H5Aclose};
+  Handle type{H5Aget_type(a.id), H5Tclose};
+  std::string s(H5Tget_size(type.id), '\0');
+  Handle mem{H5Tcopy(H5T_C_S1), H5Tclose};
+  H5Tset_size(mem.id, s.size());
+  H5Aread(a.id, mem.id, s.data());
+  s.erase(std::find(s.begin(), s.end(), '\0'), s.end());
+  return s;
+}
+
+std::vector<std::int64_t> H5File::attr_ints(const std::string& obj, const std::string& key) const {
+  if (!has_attr(obj, key)) fail(path_ + ": " + (obj.empty() ? "" : obj + "@") + key, "attribute missing", "the file is not a medgpt file or is damaged");
+  Handle o{open_object(obj), H5Oclose};
+  Handle a{H5Aopen(o.id, key.c_str(), H5P_DEFAULT), H5Aclose};
+  Handle space{H5Aget_space(a.id), H5Sclose};
+  const hssize_t n = H5Sget_simple_extent_npoints(space.id);
+  std::vector<std::int64_t> v(static_cast<std::size_t>(std::max<hssize_t>(n, 0)));
+  if (!v.empty()) H5Aread(a.id, H5T_NATIVE_INT64, v.data());
+  return v;
+}
+
+}  // namespace medgpt::util
