@@ -6,7 +6,10 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include "dist/tensor_parallel.hpp"
+#include "model/lm_loss.hpp"
 #include "model/rope.hpp"
+#include "model/tp_plan.hpp"
 #include "util/error.hpp"
 
 namespace medgpt::model {
@@ -18,33 +21,38 @@ at::ScalarType parse_dtype(const std::string& name) {
   util::fail("dtype", "\"" + name + "\" is not a model dtype", "use fp32, bf16 or fp16");
 }
 
-Transformer::Transformer(ModelConfig config, at::ScalarType dtype, at::Device device)
-    : config_(std::move(config)), dtype_(dtype) {
+Transformer::Transformer(ModelConfig config, at::ScalarType dtype, at::Device device, dist::Comm* tp)
+    : config_(std::move(config)), dtype_(dtype), tp_(tp && tp->size() > 1 ? tp : nullptr) {
   const auto& c = config_;
   const auto opt = at::TensorOptions().dtype(dtype).device(device);
+  const std::int64_t t = tp_size();
+  if (t > 1) check_tp(c, static_cast<int>(t));
+  // Local sizes of the split dimensions (model/tp_plan.hpp): heads, MLP width, vocabulary.
+  const std::int64_t q_out = c.q_dim() / t, kv_out = c.num_kv_heads % t == 0 ? c.kv_dim() / t : c.kv_dim();
+  const std::int64_t inter = c.intermediate_size / t, vocab = c.vocab_size / t;
   auto linear = [&](std::int64_t out, std::int64_t in, bool bias) {
     return Linear{at::zeros({out, in}, opt), bias ? at::zeros({out}, opt) : at::Tensor()};
   };
-  embed_ = at::zeros({c.vocab_size, c.hidden_size}, opt);
+  embed_ = at::zeros({vocab, c.hidden_size}, opt);
   for (std::int64_t l = 0; l < c.num_layers; ++l) {
     Block b;
     b.input_norm = at::ones({c.hidden_size}, opt);
     b.post_norm = at::ones({c.hidden_size}, opt);
-    b.q = linear(c.q_dim(), c.hidden_size, c.qkv_bias);
-    b.k = linear(c.kv_dim(), c.hidden_size, c.qkv_bias);
-    b.v = linear(c.kv_dim(), c.hidden_size, c.qkv_bias);
-    b.o = linear(c.hidden_size, c.q_dim(), c.o_bias);
+    b.q = linear(q_out, c.hidden_size, c.qkv_bias);
+    b.k = linear(kv_out, c.hidden_size, c.qkv_bias);
+    b.v = linear(kv_out, c.hidden_size, c.qkv_bias);
+    b.o = linear(c.hidden_size, q_out, c.o_bias);
     if (c.qk_norm) {
       b.q_norm = at::ones({c.head_dim}, opt);
       b.k_norm = at::ones({c.head_dim}, opt);
     }
-    b.gate = linear(c.intermediate_size, c.hidden_size, c.mlp_bias);
-    b.up = linear(c.intermediate_size, c.hidden_size, c.mlp_bias);
-    b.down = linear(c.hidden_size, c.intermediate_size, c.mlp_bias);
+    b.gate = linear(inter, c.hidden_size, c.mlp_bias);
+    b.up = linear(inter, c.hidden_size, c.mlp_bias);
+    b.down = linear(c.hidden_size, inter, c.mlp_bias);
     blocks_.push_back(std::move(b));
   }
   final_norm_ = at::ones({c.hidden_size}, opt);
-  if (!c.tie_word_embeddings) lm_head_ = at::zeros({c.vocab_size, c.hidden_size}, opt);
+  if (!c.tie_word_embeddings) lm_head_ = at::zeros({vocab, c.hidden_size}, opt);
   inv_freq_ = rope_inv_freq(c);
 }
 
@@ -95,6 +103,10 @@ NamedTensors Transformer::named_parameters() const {
   return out;
 }
 
+int Transformer::split_dim(const std::string& name) const { return tp_split_dim(name, config_, tp_size()); }
+
+std::int64_t Transformer::vocab_start() const { return embed_.size(0) * tp_rank(); }
+
 void Transformer::load(const NamedTensors& weights, const std::string& where) {
   std::map<std::string, const at::Tensor*> given;
   for (const auto& [name, t] : weights) given[name] = &t;
@@ -103,11 +115,14 @@ void Transformer::load(const NamedTensors& weights, const std::string& where) {
     auto it = given.find(name);
     if (it == given.end()) util::fail(where + ": " + name, "missing from the weights", "the checkpoint does not match config.json");
     const at::Tensor& src = *it->second;
-    if (src.sizes() != param.sizes())
+    const int dim = split_dim(name);
+    std::vector<std::int64_t> full = param.sizes().vec();
+    if (dim >= 0) full[static_cast<std::size_t>(dim)] *= tp_size();
+    if (src.sizes() != at::IntArrayRef(full))
       util::fail(where + ": " + name,
-                 "shape " + c10::str(src.sizes()) + " does not match " + c10::str(param.sizes()) + " from config.json",
+                 "shape " + c10::str(src.sizes()) + " does not match " + c10::str(at::IntArrayRef(full)) + " from config.json",
                  "use the config.json that came with these weights");
-    param.copy_(src);
+    param.copy_(tp_shard(src, dim, tp_rank(), tp_size()));
     given.erase(it);
   }
   given.erase("lm_head.weight");  // tied models: transformers re-ties and ignores it
@@ -116,8 +131,8 @@ void Transformer::load(const NamedTensors& weights, const std::string& where) {
       util::fail(where + ": " + name, "is not a parameter of a " + config_.model_type + " model", "check config.json and the weights");
 }
 
-Transformer Transformer::from_pretrained(const std::string& dir, at::ScalarType dtype) {
-  Transformer t(ModelConfig::load(dir), dtype);
+Transformer Transformer::from_pretrained(const std::string& dir, at::ScalarType dtype, dist::Comm* tp) {
+  Transformer t(ModelConfig::load(dir), dtype, at::kCPU, tp);
   t.load(read_safetensors_dir(dir), dir);
   return t;
 }
@@ -148,12 +163,20 @@ at::Tensor Transformer::attention(const Block& b, const at::Tensor& x, const at:
                                   const at::Tensor& mask) const {
   const auto& c = config_;
   const std::int64_t B = x.size(0), T = x.size(1), D = c.head_dim;
-  at::Tensor q = b.q(x).view({B, T, c.num_heads, D});
-  at::Tensor k = b.k(x).view({B, T, c.num_kv_heads, D});
-  at::Tensor v = b.v(x).view({B, T, c.num_kv_heads, D});
+  // Under tp this rank computes heads [tp_rank * nh, (tp_rank + 1) * nh) (column-parallel q/k/v).
+  const std::int64_t nh = c.num_heads / tp_size();
+  const bool kv_split = c.num_kv_heads % tp_size() == 0;
+  const std::int64_t nkv = kv_split ? c.num_kv_heads / tp_size() : c.num_kv_heads;
+  // Replicated parameters used on this rank's heads only get partial gradients: copy_to_tp sums
+  // them over tp in the backward pass (q/k norms; k/v projections when kv heads are replicated).
+  auto shared = [&](const at::Tensor& w) { return tp_ && w.defined() ? dist::copy_to_tp(w, *tp_) : w; };
+  auto replicated = [&](const Linear& l) { return kv_split ? l(x) : at::linear(x, shared(l.weight), shared(l.bias)); };
+  at::Tensor q = b.q(x).view({B, T, nh, D});
+  at::Tensor k = replicated(b.k).view({B, T, nkv, D});
+  at::Tensor v = replicated(b.v).view({B, T, nkv, D});
   if (c.qk_norm) {  // Qwen3: per-head RMSNorm before rotary
-    q = rms_norm(q, b.q_norm);
-    k = rms_norm(k, b.k_norm);
+    q = rms_norm(q, shared(b.q_norm));
+    k = rms_norm(k, shared(b.k_norm));
   }
   q = apply_rope(q.transpose(1, 2), cos, sin);
   k = apply_rope(k.transpose(1, 2), cos, sin);
@@ -163,11 +186,22 @@ at::Tensor Transformer::attention(const Block& b, const at::Tensor& x, const at:
     k = k.repeat_interleave(rep, 1);
     v = v.repeat_interleave(rep, 1);
   }
+  if (!kv_split) {  // fewer kv heads than tp ranks: all are computed here, keep this rank's
+    k = k.narrow(1, tp_rank() * nh, nh);
+    v = v.narrow(1, tp_rank() * nh, nh);
+  }
   at::Tensor scores = at::matmul(q, k.transpose(2, 3)) * (1.0 / std::sqrt(static_cast<double>(D)));
   scores = scores + mask;
   at::Tensor p = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
-  at::Tensor out = at::matmul(p, v).transpose(1, 2).reshape({B, T, c.q_dim()});
-  return b.o(out);
+  at::Tensor out = at::matmul(p, v).transpose(1, 2).reshape({B, T, nh * D});
+  return row_parallel(b.o, out);
+}
+
+at::Tensor Transformer::row_parallel(const Linear& l, const at::Tensor& x) const {
+  if (!tp_) return l(x);
+  // Partial sums over this rank's input columns; the bias is added once, after the reduction.
+  at::Tensor y = dist::reduce_from_tp(at::linear(x, l.weight), *tp_);
+  return l.bias.defined() ? y + l.bias : y;
 }
 
 at::Tensor Transformer::hidden(const at::Tensor& ids, const ForwardInputs& in) const {
@@ -186,17 +220,29 @@ at::Tensor Transformer::hidden(const at::Tensor& ids, const ForwardInputs& in) c
                                                : static_cast<double>(std::numeric_limits<float>::lowest());
   at::Tensor mask = at::zeros(allowed.sizes(), at::TensorOptions().dtype(dtype_)).masked_fill(allowed.logical_not(), neg);
 
-  at::Tensor x = at::embedding(embed_, ids);
+  auto enter = [&](const at::Tensor& t) { return tp_ ? dist::copy_to_tp(t, *tp_) : t; };
+  at::Tensor x = tp_ ? dist::vocab_parallel_embedding(ids, embed_, vocab_start(), *tp_) : at::embedding(embed_, ids);
   for (const Block& b : blocks_) {
-    at::Tensor h = x + attention(b, rms_norm(x, b.input_norm), cos, sin, mask);
-    at::Tensor n = rms_norm(h, b.post_norm);
-    x = h + b.down(at::silu(b.gate(n)) * b.up(n));
+    at::Tensor h = x + attention(b, enter(rms_norm(x, b.input_norm)), cos, sin, mask);
+    at::Tensor n = enter(rms_norm(h, b.post_norm));
+    x = h + row_parallel(b.down, at::silu(b.gate(n)) * b.up(n));
   }
   return rms_norm(x, final_norm_);
 }
 
 at::Tensor Transformer::logits(const at::Tensor& ids, const ForwardInputs& in) const {
-  return at::linear(hidden(ids, in), lm_head());
+  at::Tensor h = hidden(ids, in);
+  if (!tp_) return at::linear(h, lm_head());
+  return dist::gather_from_tp(at::linear(dist::copy_to_tp(h, *tp_), lm_head()), *tp_);
+}
+
+at::Tensor Transformer::loss(const at::Tensor& ids, const at::Tensor& labels, const ForwardInputs& in, double normalizer) const {
+  at::Tensor h = hidden(ids, in);
+  h = h.reshape({-1, h.size(-1)});
+  if (tp_) h = dist::copy_to_tp(h, *tp_);
+  const at::Tensor y = shift_labels(labels).reshape({-1});
+  if (normalizer <= 0) normalizer = std::max<double>(1.0, static_cast<double>(y.ne(kIgnoreIndex).sum().item<std::int64_t>()));
+  return lm_loss(h, lm_head(), y, normalizer, 1024, tp_, vocab_start());
 }
 
 }  // namespace medgpt::model

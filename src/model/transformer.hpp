@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "dist/comm.hpp"
 #include "model/config.hpp"
 #include "model/safetensors.hpp"
 
@@ -44,27 +45,38 @@ struct ForwardInputs {
 class Transformer {
  public:
   // Parameters allocated (zeros) in `dtype`; fill them with load() or init_random(). On the meta
-  // device nothing is allocated (shapes only).
-  Transformer(ModelConfig config, at::ScalarType dtype, at::Device device = at::kCPU);
+  // device nothing is allocated (shapes only). With a tp communicator of size > 1 this rank holds
+  // its tensor-parallel shard of every split parameter (model/tp_plan.hpp).
+  Transformer(ModelConfig config, at::ScalarType dtype, at::Device device = at::kCPU, dist::Comm* tp = nullptr);
   // A Hugging Face folder: config.json + safetensors weights, cast to `dtype`.
-  static Transformer from_pretrained(const std::string& dir, at::ScalarType dtype);
+  static Transformer from_pretrained(const std::string& dir, at::ScalarType dtype, dist::Comm* tp = nullptr);
 
-  // Copies weights in by Hugging Face name; every parameter must be present with its exact shape
-  // (util::Error names the tensor). A tied model ignores a stored lm_head.weight.
+  // Copies weights in by Hugging Face name (full tensors; a tp rank keeps its shard); every
+  // parameter must be present with its exact shape (util::Error names the tensor). A tied model
+  // ignores a stored lm_head.weight.
   void load(const NamedTensors& weights, const std::string& where);
   // transformers' init: normal(0, initializer_range) for linear/embedding weights, zero biases,
   // unit norms. Seeded.
   void init_random(std::uint64_t seed);
 
-  // Parameters by Hugging Face name (lm_head.weight omitted when tied), in a fixed order.
+  // Parameters by Hugging Face name (lm_head.weight omitted when tied), in a fixed order; under
+  // tensor parallelism, this rank's shards.
   NamedTensors named_parameters() const;
+  // The split dimension of each parameter under tp (-1: replicated), in named_parameters() order.
+  int split_dim(const std::string& name) const;
   void set_requires_grad(bool on);
 
   // Final hidden states [B, T, H].
   at::Tensor hidden(const at::Tensor& ids, const ForwardInputs& in = {}) const;
-  // Logits [B, T, V] (in the model dtype).
+  // Logits [B, T, V] (in the model dtype; gathered over tp).
   at::Tensor logits(const at::Tensor& ids, const ForwardInputs& in = {}) const;
+  // Mean next-token loss over labels [B, T] (-100 ignored; not yet shifted), normalised by
+  // `normalizer` (default: this batch's label count). Vocab-parallel under tp.
+  at::Tensor loss(const at::Tensor& ids, const at::Tensor& labels, const ForwardInputs& in = {}, double normalizer = 0) const;
   const at::Tensor& lm_head() const { return tied() ? embed_ : lm_head_; }
+  dist::Comm* tp() const { return tp_; }
+  // First vocabulary row of this rank's embedding / LM-head shard.
+  std::int64_t vocab_start() const;
   bool tied() const { return config_.tie_word_embeddings; }
 
   // The decoder layers, for the code that adapts their Linear layers (LoRA, NF4 quantization).
@@ -78,12 +90,16 @@ class Transformer {
   at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight) const;
   at::Tensor attention(const Block& b, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                        const at::Tensor& mask) const;
+  at::Tensor row_parallel(const Linear& l, const at::Tensor& x) const;
+  int tp_size() const { return tp_ ? tp_->size() : 1; }
+  int tp_rank() const { return tp_ ? tp_->rank() : 0; }
 
   ModelConfig config_;
   at::ScalarType dtype_;
   at::Tensor embed_, final_norm_, lm_head_;
   std::vector<Block> blocks_;
   at::Tensor inv_freq_;
+  dist::Comm* tp_ = nullptr;
 };
 
 // Checks that `weights` are exactly the parameters `config` describes (names and shapes; a tied
