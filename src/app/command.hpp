@@ -23,6 +23,7 @@ void register_tokenizer_commands(std::vector<Command>& out);
 void register_tokenizer_bench(std::vector<Command>& out);
 void register_model_commands(std::vector<Command>& out);
 void register_checkpoint_commands(std::vector<Command>& out);
+void register_model_bench(std::vector<Command>& out);
 
 // Parses args (after the command path) with --config FILE.ini under the command line; throws
 // util::Error naming an unknown option or key. Returns false when --help was printed.

@@ -1,0 +1,82 @@
+// `medgpt model bench`: forward+backward throughput of a randomly initialised model (an HF
+// config.json) and its MFU against the matmul ceiling measured first on this machine:
+// MFU = (6 * params + 12 * layers * heads * head_dim * T) * tokens/s / ceiling.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "app/command.hpp"
+#include "model/transformer.hpp"
+#include "util/log.hpp"
+
+namespace medgpt::app {
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Best of a few n x n matmuls in `dtype`, in FLOP/s.
+double matmul_ceiling(at::ScalarType dtype, std::int64_t n = 2048) {
+  at::Tensor a = at::randn({n, n}).to(dtype), b = at::randn({n, n}).to(dtype);
+  at::matmul(a, b);  // warm-up (thread pool, packing buffers)
+  double best = 1e30;
+  for (int i = 0; i < 5; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    at::Tensor c = at::matmul(a, b);
+    best = std::min(best, seconds_since(t0));
+  }
+  return 2.0 * static_cast<double>(n * n * n) / best;
+}
+
+int run_model_bench(const po::variables_map& vm) {
+  const model::ModelConfig config = model::ModelConfig::load(required(vm, "config-json"));
+  const at::ScalarType dtype = model::parse_dtype(vm["dtype"].as<std::string>());
+  const std::int64_t T = vm["seq-len"].as<std::int64_t>(), B = vm["batch"].as<std::int64_t>();
+  const int steps = vm["steps"].as<int>();
+
+  const double ceiling = matmul_ceiling(dtype);
+  model::Transformer m(config, dtype);
+  m.init_random(1234);
+  m.set_requires_grad(true);
+  at::Tensor ids = at::randint(config.vocab_size, {B, T}, at::kLong);
+
+  double best = 1e30;
+  for (int s = 0; s < steps + 1; ++s) {  // the first step warms up and is not counted
+    const auto t0 = std::chrono::steady_clock::now();
+    at::Tensor loss = m.loss(ids, ids);
+    loss.backward();
+    for (auto& [n, p] : m.named_parameters()) p.mutable_grad() = at::Tensor();
+    if (s > 0) best = std::min(best, seconds_since(t0));
+  }
+  const double tokens_per_s = static_cast<double>(B * T) / best;
+  const double params = static_cast<double>(config.num_parameters());
+  const double flops_per_token = 6.0 * params + 12.0 * config.num_layers * config.num_heads * config.head_dim * T;
+  const double achieved = flops_per_token * tokens_per_s;
+  std::printf("model bench: %s %.1fM params, %s, B=%lld T=%lld, %d threads: %.3f s/step, %.0f tokens/s, %.1f GFLOP/s; "
+              "matmul ceiling %.1f GFLOP/s; MFU %.1f%%\n",
+              config.model_type.c_str(), params / 1e6, vm["dtype"].as<std::string>().c_str(), static_cast<long long>(B),
+              static_cast<long long>(T), at::get_num_threads(), best, tokens_per_s, achieved / 1e9, ceiling / 1e9,
+              100.0 * achieved / ceiling);
+  return 0;
+}
+
+}  // namespace
+
+void register_model_bench(std::vector<Command>& out) {
+  out.push_back({"model bench", "forward+backward tokens/s and MFU of a random model against this machine's matmul ceiling",
+                 [](po::options_description& d) {
+                   d.add_options()
+                       ("config-json", po::value<std::string>(), "HF config.json of the model shape (e.g. inputs/models/bench-30m.json) (required)")
+                       ("dtype", po::value<std::string>()->default_value("fp32"), "fp32 or bf16 (weights and compute)")
+                       ("seq-len", po::value<std::int64_t>()->default_value(512), "tokens per sequence")
+                       ("batch", po::value<std::int64_t>()->default_value(1), "sequences per step")
+                       ("steps", po::value<int>()->default_value(3), "timed steps (best reported) after one warm-up");
+                 },
+                 run_model_bench});
+}
+
+}  // namespace medgpt::app
