@@ -7,6 +7,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "dist/tensor_parallel.hpp"
+#include "model/checkpointing.hpp"
 #include "model/lm_loss.hpp"
 #include "model/rope.hpp"
 #include "model/tp_plan.hpp"
@@ -220,14 +221,28 @@ at::Tensor Transformer::hidden(const at::Tensor& ids, const ForwardInputs& in) c
                                                : static_cast<double>(std::numeric_limits<float>::lowest());
   at::Tensor mask = at::zeros(allowed.sizes(), at::TensorOptions().dtype(dtype_)).masked_fill(allowed.logical_not(), neg);
 
-  auto enter = [&](const at::Tensor& t) { return tp_ ? dist::copy_to_tp(t, *tp_) : t; };
   at::Tensor x = tp_ ? dist::vocab_parallel_embedding(ids, embed_, vocab_start(), *tp_) : at::embedding(embed_, ids);
-  for (const Block& b : blocks_) {
-    at::Tensor h = x + attention(b, enter(rms_norm(x, b.input_norm)), cos, sin, mask);
-    at::Tensor n = enter(rms_norm(h, b.post_norm));
-    x = h + row_parallel(b.down, at::silu(b.gate(n)) * b.up(n));
-  }
+  const bool recompute = checkpointing_ && at::GradMode::is_enabled();
+  for (std::size_t i = 0; i < blocks_.size(); ++i)
+    x = recompute ? checkpointed_block(*this, i, x, cos, sin, mask) : block(i, x, cos, sin, mask);
   return rms_norm(x, final_norm_);
+}
+
+at::Tensor Transformer::block(std::size_t i, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                              const at::Tensor& mask) const {
+  const Block& b = blocks_[i];
+  auto enter = [&](const at::Tensor& t) { return tp_ ? dist::copy_to_tp(t, *tp_) : t; };
+  at::Tensor h = x + attention(b, enter(rms_norm(x, b.input_norm)), cos, sin, mask);
+  at::Tensor n = enter(rms_norm(h, b.post_norm));
+  return h + row_parallel(b.down, at::silu(b.gate(n)) * b.up(n));
+}
+
+NamedTensors Transformer::block_parameters(std::size_t i) const {
+  NamedTensors out;
+  const std::string prefix = "model.layers." + std::to_string(i) + ".";
+  for (auto& nt : named_parameters())
+    if (nt.first.compare(0, prefix.size(), prefix) == 0) out.push_back(nt);
+  return out;
 }
 
 at::Tensor Transformer::logits(const at::Tensor& ids, const ForwardInputs& in) const {

@@ -65,6 +65,9 @@ class Transformer {
   // The split dimension of each parameter under tp (-1: replicated), in named_parameters() order.
   int split_dim(const std::string& name) const;
   void set_requires_grad(bool on);
+  // Activation checkpointing per layer: a block keeps only its input during the forward pass and
+  // is recomputed in the backward pass (less memory, one more block forward).
+  void set_gradient_checkpointing(bool on) { checkpointing_ = on; }
 
   // Final hidden states [B, T, H].
   at::Tensor hidden(const at::Tensor& ids, const ForwardInputs& in = {}) const;
@@ -91,6 +94,12 @@ class Transformer {
   at::Tensor attention(const Block& b, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                        const at::Tensor& mask) const;
   at::Tensor row_parallel(const Linear& l, const at::Tensor& x) const;
+ public:
+  // One decoder block (for activation checkpointing's recomputation).
+  at::Tensor block(std::size_t i, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask) const;
+  NamedTensors block_parameters(std::size_t i) const;
+
+ private:
   int tp_size() const { return tp_ ? tp_->size() : 1; }
   int tp_rank() const { return tp_ ? tp_->rank() : 0; }
 
@@ -100,6 +109,7 @@ class Transformer {
   std::vector<Block> blocks_;
   at::Tensor inv_freq_;
   dist::Comm* tp_ = nullptr;
+  bool checkpointing_ = false;
 };
 
 // Checks that `weights` are exactly the parameters `config` describes (names and shapes; a tied

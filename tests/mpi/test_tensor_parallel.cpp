@@ -1,7 +1,7 @@
 // Tensor parallelism equals the single-rank model: for each fixture model and each tp that divides
 // the world (2, and 4 with kv heads replicated since the models have 2), logits, loss and every
 // parameter's gradient (this rank's shard of the full gradient) match the unsplit model computed
-// on the same rank within 1e-5.
+// on the same rank within 1e-5 (tiny_llama with activation checkpointing on).
 #include <gtest/gtest.h>
 
 #include "dist/grid.hpp"
@@ -31,6 +31,7 @@ TEST_P(TensorParallel, MatchesSingleRank) {
     model::Transformer split = model::Transformer::from_pretrained(fixture_model(GetParam()), at::kFloat, &grid.tp());
     full.set_requires_grad(true);
     split.set_requires_grad(true);
+    split.set_gradient_checkpointing(GetParam() == "tiny_llama");  // recomputation with collectives inside
     {
       at::NoGradGuard no_grad;
       EXPECT_LE((split.logits(ids) - full.logits(ids)).abs().max().item<double>(), 1e-5);

@@ -137,3 +137,23 @@ TEST(AdamW, OneStepByHand) {
 INSTANTIATE_TEST_SUITE_P(HfTiny, ModelFixture, ::testing::Values("tiny_qwen2", "tiny_qwen3", "tiny_llama"));
 
 }  // namespace
+
+TEST(GradientCheckpointing, SameLossAndGradientsAsPlainBackward) {
+  const std::string dir = std::string(MEDGPT_FIXTURES_DIR) + "/hf-tiny/tiny_qwen3/model";
+  const at::Tensor ids = at::tensor({1, 21, 55, 103, 165, 241, 331, 435, 553, 685}, at::kLong).view({2, 5});
+  model::Transformer plain = model::Transformer::from_pretrained(dir, at::kFloat);
+  model::Transformer ckpt = model::Transformer::from_pretrained(dir, at::kFloat);
+  plain.set_requires_grad(true);
+  ckpt.set_requires_grad(true);
+  ckpt.set_gradient_checkpointing(true);
+  at::Tensor a = plain.loss(ids, ids), b = ckpt.loss(ids, ids);
+  EXPECT_EQ(a.item<double>(), b.item<double>());
+  a.backward();
+  b.backward();
+  const auto pa = plain.named_parameters(), pb = ckpt.named_parameters();
+  for (std::size_t i = 0; i < pa.size(); ++i) {
+    SCOPED_TRACE(pa[i].first);
+    ASSERT_TRUE(pb[i].second.grad().defined());
+    EXPECT_LE((pa[i].second.grad() - pb[i].second.grad()).abs().max().item<double>(), 1e-6);
+  }
+}
