@@ -6,6 +6,7 @@
 
 #include "app/command.hpp"
 #include "app/parallel_lines.hpp"
+#include "data/readers/record_line.hpp"
 #include "data/text_files.hpp"
 #include "data/tokenizer/bpe_trainer.hpp"
 #include "data/tokenizer/tokenizer.hpp"
@@ -23,15 +24,6 @@ namespace {
 using data::TokenId;
 using data::Tokenizer;
 
-nlohmann::json parse_line(std::string_view line, const std::string& where) {
-  try {
-    return nlohmann::json::parse(line);
-  } catch (const nlohmann::json::parse_error& e) {
-    const std::string what = e.what();
-    util::fail(where, "not valid JSON (" + what.substr(what.find("parse error")) + ")", "each line must be one JSON object");
-  }
-}
-
 std::string rate(double units, double seconds, const char* unit) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.2f %s/s", seconds > 0 ? units / seconds : 0.0, unit);
@@ -45,7 +37,7 @@ int run_encode(const po::variables_map& vm) {
   std::int64_t tokens = 0;
   const LineStats st = map_lines(grid.world(), required(vm, "input"), required(vm, "output"),
                                  [&](std::string_view line, const std::string& where, std::string& out) {
-    const nlohmann::json j = parse_line(line, where);
+    const nlohmann::json j = data::parse_record_line(line, where);
     if (!j.is_object() || !j.contains("text")) util::fail(where + ": text", "missing", "each line must be {\"text\": \"...\"}");
     if (!j["text"].is_string()) util::fail(where + ": text", "not a string", "each line must be {\"text\": \"...\"}");
     const auto ids = tok.encode(j["text"].get_ref<const std::string&>(), special);
@@ -69,7 +61,7 @@ int run_decode(const po::variables_map& vm) {
   dist::Grid grid(1, 1);
   const LineStats st = map_lines(grid.world(), required(vm, "input"), required(vm, "output"),
                                  [&](std::string_view line, const std::string& where, std::string& out) {
-    const nlohmann::json j = parse_line(line, where);
+    const nlohmann::json j = data::parse_record_line(line, where);
     if (!j.is_object() || !j.contains("ids")) util::fail(where + ": ids", "missing", "each line must be {\"ids\": [...]}");
     if (!j["ids"].is_array()) util::fail(where + ": ids", "not an array", "each line must be {\"ids\": [...]}");
     std::vector<TokenId> ids;

@@ -6,7 +6,8 @@
 
 #include "util/error.hpp"
 #include "util/json.hpp"
-#include "util/mapped_file.hpp"
+#include "data/readers/for_each_record.hpp"
+#include "data/readers/pt_reader.hpp"
 
 namespace medgpt::data {
 
@@ -20,7 +21,6 @@ bool is_text_file(const fs::path& p) {
   const std::string n = p.filename().string();
   return ends_with(n, ".txt") || ends_with(n, ".jsonl") || ends_with(n, ".json");
 }
-bool is_jsonl(const std::string& path) { return ends_with(path, ".jsonl") || ends_with(path, ".json"); }
 }  // namespace
 
 std::vector<std::string> expand_text_inputs(const std::vector<std::string>& inputs) {
@@ -44,36 +44,10 @@ std::vector<std::string> expand_text_inputs(const std::vector<std::string>& inpu
 }
 
 void for_each_text(const std::string& path, const std::function<void(std::string_view, const std::string&)>& fn) {
-  util::MappedFile file(path);
-  const std::string_view d = file.bytes();
-  const bool jsonl = is_jsonl(path);
-  std::int64_t lineno = 0;
-  for (std::size_t pos = 0; pos < d.size();) {
-    auto nl = d.find('\n', pos);
-    if (nl == std::string_view::npos) nl = d.size();
-    std::string_view line = d.substr(pos, nl - pos);
-    pos = nl + 1;
-    ++lineno;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
-    const std::string where = util::at(path, lineno);
-    if (!jsonl) {
-      fn(line, where);
-      continue;
-    }
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      util::fail(where, "not valid JSON (" + std::string(e.what()).substr(std::string(e.what()).find("parse error")) + ")",
-                 "each line must be one JSON object such as {\"text\": \"...\"}");
-    }
-    if (!j.is_object() || !j.contains("text"))
-      util::fail(where + ": text", "missing", "each line must be a JSON object with a \"text\" string");
-    if (!j["text"].is_string()) util::fail(where + ": text", "not a string", "each line must be a JSON object with a \"text\" string");
-    const std::string& text = j["text"].get_ref<const std::string&>();
-    fn(text, where);
-  }
+  // A pt record reader does the work: .txt lines, or the "text" field of JSONL/JSON records.
+  for_each_record(path, Kind::Pt, PtDocSep::Line, [&](const nlohmann::json& record, const std::string& where) {
+    fn(parse_pt(record, where).text, where);
+  });
 }
 
 std::size_t total_bytes(const std::vector<std::string>& files) {

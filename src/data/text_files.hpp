@@ -13,8 +13,8 @@ namespace medgpt::data {
 // util::Error if a path does not exist or a folder holds no text file.
 std::vector<std::string> expand_text_inputs(const std::vector<std::string>& inputs);
 
-// Calls fn(text, where) for every non-blank document of `path` ("file:line" in where).
-// A JSONL line that is not an object with a string "text" is a util::Error naming file:line.
+// Calls fn(text, where) for every non-blank document of `path` ("file:line" in where): a .txt line,
+// or the "text" of a JSONL/JSON record (data/readers, kind pt); a bad record is a util::Error.
 void for_each_text(const std::string& path, const std::function<void(std::string_view, const std::string&)>& fn);
 
 // Total size in bytes of the files.
