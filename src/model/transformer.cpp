@@ -149,6 +149,34 @@ void Transformer::init_random(std::uint64_t seed) {
   }
 }
 
+void Transformer::resize_vocab(std::int64_t vocab_size) {
+  const std::int64_t old = config_.vocab_size, t = tp_size();
+  if (vocab_size == old) return;
+  if (vocab_size <= 0 || vocab_size % t != 0)
+    util::fail("--model.resize_vocab", std::to_string(vocab_size) + " rows cannot be split over tp " + std::to_string(t),
+               "pick a multiple of the tensor-parallel size (e.g. round up to a multiple of 64)");
+  at::NoGradGuard no_grad;
+  auto resized = [&](const at::Tensor& w) {
+    // Mean of all rows, across tp shards (vocab-parallel: each rank holds V/tp rows).
+    at::Tensor sum = w.to(at::kFloat).sum(0);
+    if (tp_) tp_->allreduce(sum, dist::ReduceOp::kSum);
+    const at::Tensor mean = (sum / static_cast<double>(old)).to(w.scalar_type());
+    // Global rows [start, start + local) of the new table, filled from the old rows that exist.
+    const std::int64_t local = vocab_size / t, start = local * tp_rank(), old_local = old / t, old_start = old_local * tp_rank();
+    at::Tensor out = mean.unsqueeze(0).repeat({local, 1});
+    const std::int64_t lo = std::max(start, old_start), hi = std::min(start + local, old_start + old_local);
+    if (hi > lo) out.narrow(0, lo - start, hi - lo).copy_(w.narrow(0, lo - old_start, hi - lo));
+    if (t > 1 && (start < old_start || start + local > old_start + old_local) && hi - lo < std::min(local, old - start))
+      util::fail("--model.resize_vocab", "resizing a tensor-parallel model moves rows between ranks",
+                 "resize the Hugging Face model with tp 1, then split it (medgpt import --tp)");
+    return out.requires_grad_(w.requires_grad());
+  };
+  embed_ = resized(embed_);
+  if (!tied()) lm_head_ = resized(lm_head_);
+  config_.vocab_size = vocab_size;
+  config_.raw["vocab_size"] = vocab_size;
+}
+
 void Transformer::set_requires_grad(bool on) {
   for (auto& [name, p] : named_parameters()) p.requires_grad_(on);
 }

@@ -65,6 +65,10 @@ class Transformer {
   // The split dimension of each parameter under tp (-1: replicated), in named_parameters() order.
   int split_dim(const std::string& name) const;
   void set_requires_grad(bool on);
+  // Grows (or shrinks) the vocabulary to `vocab_size` rows after a tokenizer extension: new
+  // embedding and LM-head rows start at the mean of the existing rows (MedicalGPT's approach),
+  // existing rows are unchanged; config().vocab_size follows. Under tp the new size must divide.
+  void resize_vocab(std::int64_t vocab_size);
   // Activation checkpointing per layer: a block keeps only its input during the forward pass and
   // is recomputed in the backward pass (less memory, one more block forward).
   void set_gradient_checkpointing(bool on) { checkpointing_ = on; }

@@ -157,3 +157,22 @@ TEST(GradientCheckpointing, SameLossAndGradientsAsPlainBackward) {
     EXPECT_LE((pa[i].second.grad() - pb[i].second.grad()).abs().max().item<double>(), 1e-6);
   }
 }
+
+TEST(ResizeVocab, NewRowsAreTheMeanOldRowsUnchanged) {
+  const std::string dir = std::string(MEDGPT_FIXTURES_DIR) + "/hf-tiny/tiny_qwen2/model";
+  model::Transformer m = model::Transformer::from_pretrained(dir, at::kFloat);
+  const at::Tensor ids = at::tensor({1, 21, 55, 103, 165}, at::kLong).view({1, 5});
+  at::NoGradGuard no_grad;
+  const at::Tensor before = m.logits(ids);
+  const at::Tensor old_embed = m.named_parameters()[0].second.clone();
+  m.resize_vocab(1010);
+  EXPECT_EQ(m.config().vocab_size, 1010);
+  const at::Tensor embed = m.named_parameters()[0].second;
+  ASSERT_EQ(embed.size(0), 1010);
+  EXPECT_TRUE(embed.narrow(0, 0, 1000).equal(old_embed));
+  EXPECT_LE((embed[1005] - old_embed.mean(0)).abs().max().item<double>(), 1e-6);
+  const at::Tensor after = m.logits(ids);
+  EXPECT_LE((after.narrow(-1, 0, 1000) - before).abs().max().item<double>(), 1e-6);
+  // A new token id embeds (and is scored) like the mean row.
+  EXPECT_NO_THROW(m.logits(at::tensor({1004}, at::kLong).view({1, 1})));
+}
