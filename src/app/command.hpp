@@ -22,6 +22,7 @@ struct Command {
 void register_tokenizer_commands(std::vector<Command>& out);
 void register_tokenizer_bench(std::vector<Command>& out);
 void register_model_commands(std::vector<Command>& out);
+void register_lora_commands(std::vector<Command>& out);
 void register_checkpoint_commands(std::vector<Command>& out);
 void register_model_bench(std::vector<Command>& out);
 

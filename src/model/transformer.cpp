@@ -9,6 +9,7 @@
 #include "dist/tensor_parallel.hpp"
 #include "model/checkpointing.hpp"
 #include "model/lm_loss.hpp"
+#include "model/lora.hpp"
 #include "model/rope.hpp"
 #include "model/tp_plan.hpp"
 #include "util/error.hpp"
@@ -266,10 +267,14 @@ at::Tensor Transformer::block(std::size_t i, const at::Tensor& x, const at::Tens
 }
 
 NamedTensors Transformer::block_parameters(std::size_t i) const {
+  // What a recomputed block differentiates: its trainable tensors, LoRA adapters included (a
+  // frozen base under LoRA/QLoRA contributes none).
   NamedTensors out;
   const std::string prefix = "model.layers." + std::to_string(i) + ".";
   for (auto& nt : named_parameters())
-    if (nt.first.compare(0, prefix.size(), prefix) == 0) out.push_back(nt);
+    if (nt.first.compare(0, prefix.size(), prefix) == 0 && nt.second.requires_grad()) out.push_back(nt);
+  for (const auto& [name, t] : lora_parameters(*this))
+    if (name.find(prefix) != std::string::npos && t.requires_grad()) out.emplace_back(name, t);
   return out;
 }
 

@@ -1,0 +1,325 @@
+#include "model/lora.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+#include <filesystem>
+#include <regex>
+#include <set>
+#include <type_traits>
+
+#include "model/nf4.hpp"
+#include "model/safetensors.hpp"
+#include "util/atomic_file.hpp"
+#include "util/error.hpp"
+#include "util/json.hpp"
+
+namespace medgpt::model {
+
+namespace {
+
+const char* const kPrefix = "base_model.model.";  // PeftModel -> LoraModel -> the *ForCausalLM
+
+// One adaptable Linear: its Hugging Face module path and short name.
+template <typename L>
+struct Module {
+  std::string path;  // model.layers.3.mlp.up_proj
+  std::string name;  // up_proj
+  L* linear;
+};
+
+template <typename M, typename L = std::conditional_t<std::is_const_v<M>, const Linear, Linear>>
+std::vector<Module<L>> modules(M& m) {
+  std::vector<Module<L>> out;
+  auto& blocks = m.blocks();
+  for (std::size_t l = 0; l < blocks.size(); ++l) {
+    auto& b = blocks[l];
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    out.push_back({p + "self_attn.q_proj", "q_proj", &b.q});
+    out.push_back({p + "self_attn.k_proj", "k_proj", &b.k});
+    out.push_back({p + "self_attn.v_proj", "v_proj", &b.v});
+    out.push_back({p + "self_attn.o_proj", "o_proj", &b.o});
+    out.push_back({p + "mlp.gate_proj", "gate_proj", &b.gate});
+    out.push_back({p + "mlp.up_proj", "up_proj", &b.up});
+    out.push_back({p + "mlp.down_proj", "down_proj", &b.down});
+  }
+  return out;
+}
+
+std::int64_t in_features(const Linear& l) { return l.weight.defined() ? l.weight.size(1) : l.nf4->shape.at(1); }
+std::int64_t out_features(const Linear& l) { return l.weight.defined() ? l.weight.size(0) : l.nf4->shape.at(0); }
+
+// PEFT's get_pattern_key: the first pattern matching the end of the module name after a dot.
+template <typename V>
+const V* pattern_value(const std::map<std::string, V>& patterns, const std::string& module) {
+  for (const auto& [key, value] : patterns)
+    if (std::regex_match(module, std::regex("(.*\\.)?(" + key + ")"))) return &value;
+  return nullptr;
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
+
+// The tensor-parallel layers do not route through Linear::adapted yet (A/B sharding to come).
+void require_no_tp(const Transformer& m, const std::string& what) {
+  if (m.tp() && m.tp()->size() > 1)
+    util::fail(what, "LoRA is not available with tensor parallelism yet", "run LoRA with --tp 1 (data parallel only)");
+}
+
+}  // namespace
+
+at::Tensor Linear::adapted(const at::Tensor& x) const {
+  at::Tensor y = nf4 ? nf4_linear(x, *nf4, bias) : at::linear(x, weight, bias);
+  if (!lora || !lora->enabled) return y;
+  const LoraAdapter& a = *lora;
+  at::Tensor h = x.to(a.A.scalar_type());
+  if (a.training && a.dropout > 0.0) h = at::dropout(h, a.dropout, /*train=*/true);
+  // PEFT: result = result + lora_B(lora_A(dropout(x))) * scaling; result.to(torch_result_dtype)
+  return (y + at::linear(at::linear(h, a.A), a.B) * a.scale).to(y.scalar_type());
+}
+
+const std::vector<std::string>& lora_module_names() {
+  static const std::vector<std::string> names = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+  return names;
+}
+
+std::vector<std::string> parse_lora_targets(const std::string& spec) {
+  if (spec == "all" || spec == "all-linear") return lora_module_names();
+  std::set<std::string> want;
+  std::size_t pos = 0;
+  while (pos <= spec.size()) {
+    const auto comma = spec.find(',', pos);
+    std::string item = spec.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!contains(lora_module_names(), item))
+      util::fail("--lora.target", "\"" + item + "\" is not a linear layer LoRA can adapt",
+                 "use all or a comma-separated list of q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj");
+    want.insert(item);
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  std::vector<std::string> out;
+  for (const auto& n : lora_module_names())
+    if (want.count(n)) out.push_back(n);
+  return out;
+}
+
+double LoraConfig::scale_for(std::int64_t rank, double lora_alpha) const {
+  return rslora ? lora_alpha / std::sqrt(static_cast<double>(rank)) : lora_alpha / static_cast<double>(rank);
+}
+
+void apply_lora(Transformer& m, const LoraConfig& c, std::uint64_t seed) {
+  if (c.r <= 0) util::fail("--lora.rank", std::to_string(c.r) + " is not a positive rank", "pass --lora.rank 8 (or another positive integer)");
+  if (c.dropout < 0.0 || c.dropout >= 1.0)
+    util::fail("--lora.dropout", std::to_string(c.dropout) + " is not a probability in [0, 1)", "pass e.g. --lora.dropout 0.05");
+  for (const auto& t : c.target_modules)
+    if (!contains(lora_module_names(), t)) util::fail("--lora.target", "\"" + t + "\" is not a linear layer LoRA can adapt", "see --help");
+  require_no_tp(m, "--lora");
+  m.set_requires_grad(false);
+  remove_lora(m);
+  at::NoGradGuard no_grad;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  for (auto& mod : modules(m)) {
+    if (!contains(c.target_modules, mod.name)) continue;
+    const std::int64_t* rp = pattern_value(c.rank_pattern, mod.path);
+    const double* ap = pattern_value(c.alpha_pattern, mod.path);
+    const std::int64_t r = rp ? *rp : c.r;
+    const std::int64_t in = in_features(*mod.linear), out = out_features(*mod.linear);
+    auto a = std::make_shared<LoraAdapter>();
+    // nn.init.kaiming_uniform_(A, a=sqrt(5)): gain sqrt(2 / (1 + 5)), bound sqrt(3) * gain / sqrt(fan_in).
+    const double bound = std::sqrt(3.0) * (std::sqrt(2.0 / 6.0) / std::sqrt(static_cast<double>(in)));
+    a->A = at::empty({r, in}, at::kFloat).uniform_(-bound, bound, gen).to(c.dtype).requires_grad_(true);
+    a->B = at::zeros({out, r}, at::TensorOptions().dtype(c.dtype)).requires_grad_(true);
+    a->scale = c.scale_for(r, ap ? *ap : c.alpha);
+    a->dropout = c.dropout;
+    mod.linear->lora = std::move(a);
+  }
+}
+
+void remove_lora(Transformer& m) {
+  for (auto& mod : modules(m)) mod.linear->lora.reset();
+}
+
+NamedTensors lora_parameters(const Transformer& m) {
+  NamedTensors out;
+  for (const auto& mod : modules(m)) {
+    if (!mod.linear->lora) continue;
+    out.emplace_back(kPrefix + mod.path + ".lora_A.weight", mod.linear->lora->A);
+    out.emplace_back(kPrefix + mod.path + ".lora_B.weight", mod.linear->lora->B);
+  }
+  return out;
+}
+
+void set_lora_enabled(Transformer& m, bool on) {
+  for (auto& mod : modules(m))
+    if (mod.linear->lora) mod.linear->lora->enabled = on;
+}
+
+void set_lora_training(Transformer& m, bool on) {
+  for (auto& mod : modules(m))
+    if (mod.linear->lora) mod.linear->lora->training = on;
+}
+
+nlohmann::json adapter_config_json(const LoraConfig& c) {
+  nlohmann::json j = nlohmann::json::object();  // keys sorted, as json.dumps(sort_keys=True)
+  j["peft_type"] = "LORA";
+  j["task_type"] = c.task_type;
+  j["base_model_name_or_path"] = c.base_model_name_or_path.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.base_model_name_or_path);
+  j["r"] = c.r;
+  if (c.alpha == std::floor(c.alpha) && std::fabs(c.alpha) < 1e15) j["lora_alpha"] = static_cast<std::int64_t>(c.alpha);
+  else j["lora_alpha"] = c.alpha;
+  j["lora_dropout"] = c.dropout;
+  j["target_modules"] = c.target_modules;
+  j["bias"] = "none";
+  j["fan_in_fan_out"] = false;
+  j["use_rslora"] = c.rslora;
+  j["use_dora"] = false;
+  j["modules_to_save"] = nullptr;
+  j["init_lora_weights"] = true;
+  j["inference_mode"] = true;
+  j["layers_to_transform"] = nullptr;
+  j["layers_pattern"] = nullptr;
+  j["rank_pattern"] = nlohmann::json::object();
+  for (const auto& [k, v] : c.rank_pattern) j["rank_pattern"][k] = v;
+  j["alpha_pattern"] = nlohmann::json::object();
+  for (const auto& [k, v] : c.alpha_pattern) j["alpha_pattern"][k] = v;
+  j["revision"] = nullptr;
+  return j;
+}
+
+LoraConfig read_adapter_config(const std::string& dir) {
+  const std::string file = dir + "/adapter_config.json";
+  if (!util::file_exists(file)) util::fail(file, "no such file", "pass a PEFT adapter folder (adapter_config.json + adapter_model.safetensors)");
+  const nlohmann::json j = util::read_json_file(file);
+  auto where = [&](const char* key) { return file + ": " + key; };
+  auto is = [&](const char* key, auto pred) { return j.contains(key) && !j[key].is_null() && pred(j[key]); };
+  auto flag = [&](const char* key) { return j.contains(key) && j[key].is_boolean() && j[key].get<bool>(); };
+  LoraConfig c;
+  const std::string type = is("peft_type", [](const auto& v) { return v.is_string(); }) ? j["peft_type"].get<std::string>() : "";
+  if (type != "LORA") util::fail(where("peft_type"), "\"" + type + "\" is not LORA", "medgpt loads LoRA adapters only");
+  if (!is("r", [](const auto& v) { return v.is_number_integer() && v.template get<std::int64_t>() > 0; }))
+    util::fail(where("r"), "missing or not a positive integer", "fix adapter_config.json");
+  c.r = j["r"].get<std::int64_t>();
+  c.alpha = is("lora_alpha", [](const auto& v) { return v.is_number(); }) ? j["lora_alpha"].get<double>() : 8.0;
+  c.dropout = is("lora_dropout", [](const auto& v) { return v.is_number(); }) ? j["lora_dropout"].get<double>() : 0.0;
+  c.rslora = flag("use_rslora");
+  if (flag("use_dora")) util::fail(where("use_dora"), "DoRA adapters are not supported", "merge it with PEFT first");
+  if (flag("fan_in_fan_out")) util::fail(where("fan_in_fan_out"), "true is not supported", "it applies to GPT-2 Conv1D layers only");
+  if (flag("lora_bias")) util::fail(where("lora_bias"), "LoRA biases are not supported", "train without lora_bias");
+  const std::string bias = is("bias", [](const auto& v) { return v.is_string(); }) ? j["bias"].get<std::string>() : "none";
+  if (bias != "none") util::fail(where("bias"), "\"" + bias + "\" is not supported", "medgpt adapters train no biases (bias \"none\")");
+  if (is("modules_to_save", [](const auto& v) { return !v.empty(); }))
+    util::fail(where("modules_to_save"), j["modules_to_save"].dump() + " is not supported", "the adapter must hold LoRA weights only");
+  if (is("target_modules", [](const auto& v) { return v.is_array(); })) {
+    c.target_modules.clear();
+    for (const auto& t : j["target_modules"])
+      if (t.is_string()) c.target_modules.push_back(t);
+  }
+  if (is("task_type", [](const auto& v) { return v.is_string(); })) c.task_type = j["task_type"];
+  if (is("base_model_name_or_path", [](const auto& v) { return v.is_string(); })) c.base_model_name_or_path = j["base_model_name_or_path"];
+  if (is("rank_pattern", [](const auto& v) { return v.is_object(); }))
+    for (const auto& [k, v] : j["rank_pattern"].items()) c.rank_pattern[k] = v.get<std::int64_t>();
+  if (is("alpha_pattern", [](const auto& v) { return v.is_object(); }))
+    for (const auto& [k, v] : j["alpha_pattern"].items()) c.alpha_pattern[k] = v.get<double>();
+  return c;
+}
+
+void save_lora(const Transformer& m, const LoraConfig& c, const std::string& dir) {
+  NamedTensors tensors;
+  for (const auto& [name, t] : lora_parameters(m)) tensors.emplace_back(name, t.detach().contiguous());
+  if (tensors.empty()) util::fail(dir, "the model has no LoRA adapters to save", "call apply_lora or load_lora first");
+  std::filesystem::create_directories(dir);
+  write_safetensors(dir + "/adapter_model.safetensors", tensors);
+  util::write_file_atomic(dir + "/adapter_config.json", adapter_config_json(c).dump(2));
+}
+
+LoraConfig load_lora(Transformer& m, const std::string& dir, at::ScalarType dtype) {
+  require_no_tp(m, dir);
+  LoraConfig c = read_adapter_config(dir);
+  const std::string file = dir + "/adapter_model.safetensors";
+  if (!util::file_exists(file)) {
+    if (util::file_exists(dir + "/adapter_model.bin"))
+      util::fail(dir + "/adapter_model.bin", "pickled adapters are not read", "save the adapter with safe_serialization=True");
+    util::fail(file, "no such file", "pass a PEFT adapter folder (adapter_config.json + adapter_model.safetensors)");
+  }
+  std::map<std::string, std::pair<at::Tensor, at::Tensor>> found;  // module path -> (A, B)
+  std::map<std::string, Module<Linear>> by_path;
+  for (auto& mod : modules(m)) by_path.emplace(mod.path, mod);
+  for (auto& [name, t] : read_safetensors(file)) {
+    const std::string where = file + ": " + name;
+    std::string key = name;
+    if (key.rfind(kPrefix, 0) != 0) util::fail(where, std::string("does not start with ") + kPrefix, "this is not a PEFT causal-LM adapter");
+    key.erase(0, std::string(kPrefix).size());
+    bool is_a = false;
+    std::string path;
+    for (const char* suffix : {".lora_A.weight", ".lora_A.default.weight", ".lora_B.weight", ".lora_B.default.weight"}) {
+      const std::string s = suffix;
+      if (key.size() > s.size() && key.compare(key.size() - s.size(), s.size(), s) == 0) {
+        path = key.substr(0, key.size() - s.size());
+        is_a = s.find("lora_A") != std::string::npos;
+        break;
+      }
+    }
+    if (path.empty()) util::fail(where, "is not a lora_A/lora_B weight", "medgpt loads LoRA weights only (no modules_to_save, DoRA or biases)");
+    if (!by_path.count(path))
+      util::fail(where, "names no linear layer of this " + m.config().model_type + " model (" + std::to_string(m.config().num_layers) + " layers)",
+                 "use the base model the adapter was trained on");
+    auto& slot = found[path];
+    (is_a ? slot.first : slot.second) = t;
+  }
+  if (found.empty()) util::fail(file, "holds no LoRA weights", "pass a PEFT LoRA adapter");
+  // Check everything (in layer order) before changing the model.
+  for (const auto& mod : modules(m)) {
+    if (!found.count(mod.path)) continue;
+    const std::string& path = mod.path;
+    const auto& ab = found.at(path);
+    const Linear& lin = *mod.linear;
+    const std::string base = file + ": " + kPrefix + path;
+    if (!ab.first.defined()) util::fail(base + ".lora_A.weight", "missing (lora_B is there)", "the adapter file is incomplete");
+    if (!ab.second.defined()) util::fail(base + ".lora_B.weight", "missing (lora_A is there)", "the adapter file is incomplete");
+    const std::int64_t in = in_features(lin), out = out_features(lin);
+    const auto& A = ab.first;
+    const auto& B = ab.second;
+    if (A.dim() != 2 || A.size(1) != in)
+      util::fail(base + ".lora_A.weight", "shape " + c10::str(A.sizes()) + " does not fit a layer of input size " + std::to_string(in),
+                 "use the base model the adapter was trained on");
+    if (B.dim() != 2 || B.size(0) != out || B.size(1) != A.size(0))
+      util::fail(base + ".lora_B.weight",
+                 "shape " + c10::str(B.sizes()) + " does not match [" + std::to_string(out) + ", " + std::to_string(A.size(0)) + "]",
+                 "use the base model the adapter was trained on");
+  }
+  m.set_requires_grad(false);
+  remove_lora(m);
+  std::set<std::string> names;
+  for (const auto& [path, ab] : found) {
+    const auto& mod = by_path.at(path);
+    const double* ap = pattern_value(c.alpha_pattern, path);
+    auto a = std::make_shared<LoraAdapter>();
+    a->A = ab.first.to(dtype).contiguous().requires_grad_(true);
+    a->B = ab.second.to(dtype).contiguous().requires_grad_(true);
+    a->scale = c.scale_for(a->A.size(0), ap ? *ap : c.alpha);
+    a->dropout = c.dropout;
+    mod.linear->lora = std::move(a);
+    names.insert(mod.name);
+  }
+  c.target_modules.clear();
+  for (const auto& n : lora_module_names())
+    if (names.count(n)) c.target_modules.push_back(n);
+  c.dtype = dtype;
+  return c;
+}
+
+void merge_lora(Transformer& m) {
+  at::NoGradGuard no_grad;
+  for (auto& mod : modules(m)) {
+    Linear& l = *mod.linear;
+    if (!l.lora) continue;
+    if (l.nf4) util::fail(mod.path, "cannot merge an adapter into an NF4-quantized weight", "load the base model unquantized to merge");
+    const LoraAdapter& a = *l.lora;
+    const at::Tensor delta = at::matmul(a.B.to(at::kFloat), a.A.to(at::kFloat)) * a.scale;
+    l.weight.copy_((l.weight.to(at::kFloat) + delta).to(l.weight.scalar_type()));
+    l.lora.reset();
+  }
+}
+
+}  // namespace medgpt::model

@@ -1,0 +1,83 @@
+// LoRA / rsLoRA as PEFT defines them (shared/specs/algorithms.md §3): a frozen Linear W [out, in]
+// gains lora_A [r, in] and lora_B [out, r] beside it, and
+//   y = base(x) + scale * lora_B(lora_A(dropout(x))),  scale = alpha / r  (rsLoRA: alpha / sqrt(r)),
+// with x cast to the adapter dtype for the branch and the sum cast back to the base output dtype.
+// A starts kaiming-uniform (a = sqrt(5), i.e. U(-1/sqrt(in), 1/sqrt(in))), B at zero, so a fresh
+// adapter leaves the model unchanged. Adapters are saved and loaded in PEFT's format
+// (adapter_model.safetensors + adapter_config.json) and can be merged: W <- W + scale * B @ A.
+// The adapter lives beside the Linear it adapts (Linear::lora), so a tensor-parallel Linear can
+// shard A (row-parallel: its input dim) or B (column-parallel: its output dim) with the base weight.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "model/transformer.hpp"
+
+namespace medgpt::model {
+
+struct LoraAdapter {
+  at::Tensor A, B;       // lora_A.weight [r, in], lora_B.weight [out, r]; trainable
+  double scale = 1.0;    // alpha / r, or alpha / sqrt(r) with rsLoRA
+  double dropout = 0.0;  // on the branch input, in training mode only
+  bool enabled = true;   // false: y = base(x) (PEFT's disable_adapter(), e.g. a DPO reference pass)
+  bool training = false;
+};
+
+// PEFT's module names of the seven linear layers of a block, in block order.
+const std::vector<std::string>& lora_module_names();
+// "all" or a comma-separated subset of lora_module_names() (e.g. "q_proj,v_proj"); util::Error
+// names an unknown entry.
+std::vector<std::string> parse_lora_targets(const std::string& spec);
+
+struct LoraConfig {
+  std::vector<std::string> target_modules = lora_module_names();  // MedicalGPT's default "all"
+  std::int64_t r = 8;
+  double alpha = 16.0;
+  double dropout = 0.05;
+  bool rslora = false;
+  at::ScalarType dtype = at::kFloat;  // adapter weights (PEFT keeps them fp32 over a bf16 base)
+  std::string base_model_name_or_path;
+  std::string task_type = "CAUSAL_LM";
+  // PEFT's per-module overrides, keyed by a regex matched against the end of the module name.
+  std::map<std::string, std::int64_t> rank_pattern;
+  std::map<std::string, double> alpha_pattern;
+
+  double scale() const { return scale_for(r, alpha); }
+  double scale_for(std::int64_t rank, double lora_alpha) const;
+};
+
+// Adds fresh adapters (A kaiming-uniform from `seed`, B zeros) to the targeted Linear layers of
+// every block and freezes every base parameter. Replaces adapters already there.
+void apply_lora(Transformer& m, const LoraConfig& c, std::uint64_t seed);
+// Removes every adapter.
+void remove_lora(Transformer& m);
+
+// The adapter weights by PEFT's saved names
+// ("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"), in layer/module order.
+NamedTensors lora_parameters(const Transformer& m);
+void set_lora_enabled(Transformer& m, bool on);
+void set_lora_training(Transformer& m, bool on);
+
+// PEFT's adapter_config.json for `c` (save_pretrained writes it with indent 2 and sorted keys).
+nlohmann::json adapter_config_json(const LoraConfig& c);
+// Reads dir/adapter_config.json; util::Error on anything medgpt cannot apply (not LORA, DoRA,
+// bias other than "none", fan_in_fan_out, modules_to_save).
+LoraConfig read_adapter_config(const std::string& dir);
+// Writes dir/adapter_model.safetensors and dir/adapter_config.json (inference_mode true).
+void save_lora(const Transformer& m, const LoraConfig& c, const std::string& dir);
+// Loads a PEFT adapter folder (ours or PEFT's) onto `m`, replacing any adapters: ranks come from the
+// tensors, scales from r/lora_alpha/use_rslora and the patterns; weights are cast to `dtype`.
+// util::Error names the file and tensor on unknown keys, missing halves or shapes that do not fit.
+LoraConfig load_lora(Transformer& m, const std::string& dir, at::ScalarType dtype = at::kFloat);
+
+// W <- W + scale * B @ A for every adapter (in fp32, rounded once to W's dtype), then removes the
+// adapters. The base must not be NF4-quantized.
+void merge_lora(Transformer& m);
+
+}  // namespace medgpt::model
