@@ -19,8 +19,8 @@ packages=(
   libgtest-dev libgmock-dev
   # JSON, Unicode regex (pre-tokenizer \p{L}/\p{N}), Unicode normalization (NFC)
   nlohmann-json3-dev libpcre2-dev libutf8proc-dev
-  # gzip-compressed JSONL inputs
-  zlib1g-dev
+  # gzip-compressed JSONL inputs; SHA-256 of corpus sources and tokenizers
+  zlib1g-dev libssl-dev
   # reference tokenizer for the tests only (npm package `tokenizers`, HF's Rust implementation)
   nodejs npm
   # misc tools the scripts use

@@ -19,6 +19,7 @@ std::vector<Command> all_commands() {
   std::vector<Command> cmds;
   medgpt::app::register_tokenizer_commands(cmds);
   medgpt::app::register_tokenizer_bench(cmds);
+  medgpt::app::register_prepare_command(cmds);
   medgpt::app::register_model_commands(cmds);
   medgpt::app::register_lora_commands(cmds);
   medgpt::app::register_checkpoint_commands(cmds);

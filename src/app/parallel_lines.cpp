@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 
+#include "dist/agreement.hpp"
 #include "util/error.hpp"
 #include "util/mapped_file.hpp"
 #include "util/progress.hpp"
@@ -18,32 +19,6 @@
 namespace medgpt::app {
 
 namespace {
-
-constexpr std::int64_t kNoError = std::numeric_limits<std::int64_t>::max();
-
-std::int64_t allreduce_i64(dist::Comm& c, std::int64_t v, dist::ReduceOp op) {
-  at::Tensor t = at::full({1}, v, at::kLong);
-  c.allreduce(t, op);
-  return t.item<std::int64_t>();
-}
-
-std::vector<std::int64_t> allgather_i64(dist::Comm& c, std::int64_t v) {
-  at::Tensor g = c.allgather(at::full({1}, v, at::kLong));
-  return {g.data_ptr<std::int64_t>(), g.data_ptr<std::int64_t>() + g.numel()};
-}
-
-// Every rank learns the error with the smallest key (e.g. line number), its message coming from
-// the rank that holds it; nothing happens when no rank has one.
-void agree_on_error(dist::Comm& c, std::int64_t key, const std::string& msg) {
-  const std::int64_t first = -allreduce_i64(c, -key, dist::ReduceOp::kMax);  // the minimum
-  if (first == kNoError) return;
-  const std::int64_t owner = allreduce_i64(c, key == first ? c.rank() : -1, dist::ReduceOp::kMax);
-  const std::int64_t len = allreduce_i64(c, c.rank() == owner ? static_cast<std::int64_t>(msg.size()) : 0, dist::ReduceOp::kMax);
-  at::Tensor buf = at::zeros({len}, at::kByte);
-  if (c.rank() == owner) std::memcpy(buf.data_ptr(), msg.data(), msg.size());
-  c.broadcast(buf, static_cast<int>(owner));
-  throw util::CollectiveError("", std::string(static_cast<const char*>(buf.data_ptr()), static_cast<std::size_t>(len)));
-}
 
 bool line_start(std::string_view d, std::size_t s) { return s == 0 || s >= d.size() || d[s - 1] == '\n'; }
 
@@ -67,7 +42,7 @@ LineStats map_lines(dist::Comm& world, const std::string& input, const std::stri
   } catch (const std::exception& e) {
     open_error = e.what();
   }
-  agree_on_error(world, open_error.empty() ? kNoError : 0, open_error);
+  dist::agree_on_error(world, open_error.empty() ? dist::kNoError : 0, open_error);
   const std::string_view data = file->bytes();
   const auto P = static_cast<std::size_t>(world.size()), r = static_cast<std::size_t>(world.rank());
   const std::size_t begin = align_to_line(data, data.size() * r / P);
@@ -75,13 +50,13 @@ LineStats map_lines(dist::Comm& world, const std::string& input, const std::stri
   const std::string_view mine = data.substr(begin, end - begin);
 
   // Line numbers: lines before this rank's range, from the other ranks' newline counts.
-  const auto counts = allgather_i64(world, static_cast<std::int64_t>(std::count(mine.begin(), mine.end(), '\n')));
+  const auto counts = dist::allgather_int(world, static_cast<std::int64_t>(std::count(mine.begin(), mine.end(), '\n')));
   std::int64_t lineno = 1;
   for (std::size_t k = 0; k < r; ++k) lineno += counts[k];
 
   util::Progress prog("processing " + input, static_cast<double>(mine.size()));
   std::string out;
-  std::int64_t error_line = kNoError, lines = 0;
+  std::int64_t error_line = dist::kNoError, lines = 0;
   std::string error_msg;
   for (std::size_t pos = 0; pos < mine.size(); ++lineno) {
     auto nl = mine.find('\n', pos);
@@ -100,10 +75,10 @@ LineStats map_lines(dist::Comm& world, const std::string& input, const std::stri
     if ((lines & 1023) == 0) prog.update(static_cast<double>(pos), std::to_string(lines) + " lines");
   }
   prog.finish();
-  agree_on_error(world, error_line, error_msg);
+  dist::agree_on_error(world, error_line, error_msg);
 
   // Write in input order: rank k's bytes go at the sum of the sizes before it.
-  const auto sizes = allgather_i64(world, static_cast<std::int64_t>(out.size()));
+  const auto sizes = dist::allgather_int(world, static_cast<std::int64_t>(out.size()));
   std::int64_t offset = 0, total = 0;
   for (std::size_t k = 0; k < P; ++k) {
     if (k < r) offset += sizes[k];
@@ -116,7 +91,7 @@ LineStats map_lines(dist::Comm& world, const std::string& input, const std::stri
     if (fd < 0 || ::ftruncate(fd, total) != 0) io_error = output + ": cannot create output: " + std::strerror(errno) + "; check that the folder exists and is writable";
     if (fd >= 0) ::close(fd);
   }
-  agree_on_error(world, io_error.empty() ? kNoError : 0, io_error);
+  dist::agree_on_error(world, io_error.empty() ? dist::kNoError : 0, io_error);
   const int fd = ::open(tmp.c_str(), O_WRONLY);
   std::size_t done = 0;
   while (fd >= 0 && done < out.size()) {
@@ -126,13 +101,13 @@ LineStats map_lines(dist::Comm& world, const std::string& input, const std::stri
   }
   if (fd < 0 || done < out.size() || ::close(fd) != 0)
     io_error = output + ": write failed: " + std::strerror(errno) + "; free disk space and rerun";
-  if (allreduce_i64(world, io_error.empty() ? 0 : 1, dist::ReduceOp::kMax) != 0 && r == 0) std::remove(tmp.c_str());
-  agree_on_error(world, io_error.empty() ? kNoError : world.rank(), io_error);
+  if (dist::allreduce_int(world, io_error.empty() ? 0 : 1, dist::ReduceOp::kMax) != 0 && r == 0) std::remove(tmp.c_str());
+  dist::agree_on_error(world, io_error.empty() ? dist::kNoError : world.rank(), io_error);
   if (r == 0 && std::rename(tmp.c_str(), output.c_str()) != 0)
     io_error = output + ": cannot rename temporary output: " + std::strerror(errno) + "; check permissions";
-  agree_on_error(world, io_error.empty() ? kNoError : 0, io_error);
+  dist::agree_on_error(world, io_error.empty() ? dist::kNoError : 0, io_error);
 
-  stats.lines = allreduce_i64(world, lines, dist::ReduceOp::kSum);
+  stats.lines = dist::allreduce_int(world, lines, dist::ReduceOp::kSum);
   stats.input_bytes = static_cast<std::int64_t>(data.size());
   stats.seconds = prog.elapsed();
   return stats;

@@ -3,13 +3,16 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
+#include <exception>
 #include <filesystem>
 #include <regex>
 #include <set>
 #include <type_traits>
 
+#include "dist/tensor_parallel.hpp"
 #include "model/nf4.hpp"
 #include "model/safetensors.hpp"
+#include "model/tp_plan.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
 #include "util/json.hpp"
@@ -59,22 +62,104 @@ const V* pattern_value(const std::map<std::string, V>& patterns, const std::stri
 
 bool contains(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
 
-// The tensor-parallel layers do not route through Linear::adapted yet (A/B sharding to come).
-void require_no_tp(const Transformer& m, const std::string& what) {
-  if (m.tp() && m.tp()->size() > 1)
-    util::fail(what, "LoRA is not available with tensor parallelism yet", "run LoRA with --tp 1 (data parallel only)");
+int tp_size(const Transformer& m) { return m.tp() ? m.tp()->size() : 1; }
+int tp_rank(const Transformer& m) { return m.tp() ? m.tp()->rank() : 0; }
+
+// How the base weight of the Linear at `path` is split over tp (model/tp_plan.hpp), and what that
+// makes of its adapter.
+struct Placement {
+  LoraSplit split = LoraSplit::kNone;
+  int a_dim = -1, b_dim = -1;  // split dimension of A and of B, -1: whole on every rank
+  std::int64_t in = 0, out = 0;  // the full layer's input and output sizes
+};
+
+Placement placement(const Transformer& m, const std::string& path, const Linear& l) {
+  Placement p;
+  p.in = in_features(l);
+  p.out = out_features(l);
+  const int t = tp_size(m);
+  if (t <= 1) return p;
+  switch (m.split_dim(path + ".weight")) {
+    case 0:  // column-parallel: W [out/tp, in]
+      p.split = LoraSplit::kColumn;
+      p.b_dim = 0;
+      p.out *= t;
+      break;
+    case 1:  // row-parallel: W [out, in/tp]
+      p.split = LoraSplit::kRow;
+      p.a_dim = 1;
+      p.in *= t;
+      break;
+    default:  // k/v with fewer kv heads than tp ranks
+      p.split = LoraSplit::kReplicated;
+  }
+  return p;
+}
+
+void place(LoraAdapter& a, const Transformer& m, const Placement& p) {
+  a.split = p.split;
+  a.tp = p.split == LoraSplit::kNone ? nullptr : m.tp();
+}
+
+// The module path ("model.layers.0.self_attn.q_proj") and half of a PEFT key
+// ("base_model.model.<path>.lora_A[.default].weight"); false when it is not one.
+bool parse_key(const std::string& name, std::string* path, bool* is_a) {
+  if (name.rfind(kPrefix, 0) != 0) return false;
+  const std::string key = name.substr(std::string(kPrefix).size());
+  for (const char* suffix : {".lora_A.weight", ".lora_A.default.weight", ".lora_B.weight", ".lora_B.default.weight"}) {
+    const std::string s = suffix;
+    if (key.size() > s.size() && key.compare(key.size() - s.size(), s.size(), s) == 0) {
+      *path = key.substr(0, key.size() - s.size());
+      *is_a = s.find("lora_A") != std::string::npos;
+      return true;
+    }
+  }
+  return false;
+}
+
+void refuse_nf4_under_tp(Transformer& m, const std::string& what) {
+  if (tp_size(m) > 1)
+    for (const auto& mod : modules(m))
+      if (mod.linear->nf4)
+        util::fail(what, "NF4 (QLoRA) weights are not available with tensor parallelism", "run QLoRA with --tp 1 (data parallel only)");
+}
+
+// The full tensor from every tp rank's part split along `dim` (collective over tp).
+at::Tensor gather_over_tp(const at::Tensor& part, int dim, dist::Comm& tp) {
+  return tp.allgather(part.movedim(dim, 0).contiguous()).movedim(0, dim).contiguous();
 }
 
 }  // namespace
 
-at::Tensor Linear::adapted(const at::Tensor& x) const {
-  at::Tensor y = nf4 ? nf4_linear(x, *nf4, bias) : at::linear(x, weight, bias);
-  if (!lora || !lora->enabled) return y;
-  const LoraAdapter& a = *lora;
+at::Tensor lora_delta(const LoraAdapter& a, const at::Tensor& x) {
   at::Tensor h = x.to(a.A.scalar_type());
   if (a.training && a.dropout > 0.0) h = at::dropout(h, a.dropout, /*train=*/true);
+  at::Tensor A = a.A, B = a.B;
+  if (a.tp) switch (a.split) {
+      case LoraSplit::kColumn:  // the full A serves this rank's rows of B: its gradient is partial
+        A = dist::copy_to_tp(A, *a.tp);
+        break;
+      case LoraSplit::kReplicated:  // all of A and B serve this rank's heads only
+        A = dist::copy_to_tp(A, *a.tp);
+        B = dist::copy_to_tp(B, *a.tp);
+        break;
+      case LoraSplit::kRow:  // this rank's input columns: partial A·x, summed (r values per token)
+        return at::linear(dist::reduce_from_tp(at::linear(h, A), *a.tp), B) * a.scale;
+      case LoraSplit::kNone:
+        break;
+    }
+  // PEFT: lora_B(lora_A(dropout(x))) * scaling
+  return at::linear(at::linear(h, A), B) * a.scale;
+}
+
+at::Tensor Linear::with_adapter(const at::Tensor& y, const at::Tensor& x) const {
+  if (!lora || !lora->enabled) return y;
   // PEFT: result = result + lora_B(lora_A(dropout(x))) * scaling; result.to(torch_result_dtype)
-  return (y + at::linear(at::linear(h, a.A), a.B) * a.scale).to(y.scalar_type());
+  return (y + lora_delta(*lora, x)).to(y.scalar_type());
+}
+
+at::Tensor Linear::adapted(const at::Tensor& x) const {
+  return with_adapter(nf4 ? nf4_linear(x, *nf4, bias) : at::linear(x, weight, bias), x);
 }
 
 const std::vector<std::string>& lora_module_names() {
@@ -114,7 +199,7 @@ void apply_lora(Transformer& m, const LoraConfig& c, std::uint64_t seed) {
     util::fail("--lora.dropout", std::to_string(c.dropout) + " is not a probability in [0, 1)", "pass e.g. --lora.dropout 0.05");
   for (const auto& t : c.target_modules)
     if (!contains(lora_module_names(), t)) util::fail("--lora.target", "\"" + t + "\" is not a linear layer LoRA can adapt", "see --help");
-  require_no_tp(m, "--lora");
+  refuse_nf4_under_tp(m, "--lora");
   m.set_requires_grad(false);
   remove_lora(m);
   at::NoGradGuard no_grad;
@@ -124,14 +209,17 @@ void apply_lora(Transformer& m, const LoraConfig& c, std::uint64_t seed) {
     const std::int64_t* rp = pattern_value(c.rank_pattern, mod.path);
     const double* ap = pattern_value(c.alpha_pattern, mod.path);
     const std::int64_t r = rp ? *rp : c.r;
-    const std::int64_t in = in_features(*mod.linear), out = out_features(*mod.linear);
+    const Placement p = placement(m, mod.path, *mod.linear);
     auto a = std::make_shared<LoraAdapter>();
     // nn.init.kaiming_uniform_(A, a=sqrt(5)): gain sqrt(2 / (1 + 5)), bound sqrt(3) * gain / sqrt(fan_in).
-    const double bound = std::sqrt(3.0) * (std::sqrt(2.0 / 6.0) / std::sqrt(static_cast<double>(in)));
-    a->A = at::empty({r, in}, at::kFloat).uniform_(-bound, bound, gen).to(c.dtype).requires_grad_(true);
-    a->B = at::zeros({out, r}, at::TensorOptions().dtype(c.dtype)).requires_grad_(true);
+    // Under tp every rank draws the full A (same generator, same sequence as tp 1) and keeps its part.
+    const double bound = std::sqrt(3.0) * (std::sqrt(2.0 / 6.0) / std::sqrt(static_cast<double>(p.in)));
+    const at::Tensor A = at::empty({r, p.in}, at::kFloat).uniform_(-bound, bound, gen);
+    a->A = tp_shard(A, p.a_dim, tp_rank(m), tp_size(m)).to(c.dtype).requires_grad_(true);
+    a->B = at::zeros({p.b_dim == 0 ? p.out / tp_size(m) : p.out, r}, at::TensorOptions().dtype(c.dtype)).requires_grad_(true);
     a->scale = c.scale_for(r, ap ? *ap : c.alpha);
     a->dropout = c.dropout;
+    place(*a, m, p);
     mod.linear->lora = std::move(a);
   }
 }
@@ -148,6 +236,14 @@ NamedTensors lora_parameters(const Transformer& m) {
     out.emplace_back(kPrefix + mod.path + ".lora_B.weight", mod.linear->lora->B);
   }
   return out;
+}
+
+int lora_split_dim(const Transformer& m, const std::string& name) {
+  std::string path;
+  bool is_a = false;
+  if (!parse_key(name, &path, &is_a)) util::fail(name, "is not a LoRA parameter name", "pass a name from lora_parameters()");
+  const int dim = m.split_dim(path + ".weight");
+  return is_a ? (dim == 1 ? 1 : -1) : (dim == 0 ? 0 : -1);
 }
 
 void set_lora_enabled(Transformer& m, bool on) {
@@ -226,15 +322,36 @@ LoraConfig read_adapter_config(const std::string& dir) {
 
 void save_lora(const Transformer& m, const LoraConfig& c, const std::string& dir) {
   NamedTensors tensors;
-  for (const auto& [name, t] : lora_parameters(m)) tensors.emplace_back(name, t.detach().contiguous());
+  for (const auto& [name, t] : lora_parameters(m)) {
+    const int dim = lora_split_dim(m, name);  // collective over tp: every rank walks the same list
+    tensors.emplace_back(name, dim >= 0 ? gather_over_tp(t.detach(), dim, *m.tp()) : t.detach().contiguous());
+  }
   if (tensors.empty()) util::fail(dir, "the model has no LoRA adapters to save", "call apply_lora or load_lora first");
-  std::filesystem::create_directories(dir);
-  write_safetensors(dir + "/adapter_model.safetensors", tensors);
-  util::write_file_atomic(dir + "/adapter_config.json", adapter_config_json(c).dump(2));
+  auto write = [&] {
+    std::filesystem::create_directories(dir);
+    write_safetensors(dir + "/adapter_model.safetensors", tensors);
+    util::write_file_atomic(dir + "/adapter_config.json", adapter_config_json(c).dump(2));
+  };
+  if (tp_size(m) <= 1) return write();
+  // tp rank 0 writes; the others wait for its outcome, so no rank blocks on a peer that threw.
+  at::Tensor failed = at::zeros({1}, at::kInt);
+  std::exception_ptr error;
+  if (m.tp()->rank() == 0) {
+    try {
+      write();
+    } catch (...) {
+      failed.fill_(1);
+      error = std::current_exception();
+    }
+  }
+  m.tp()->broadcast(failed, 0);
+  if (error) std::rethrow_exception(error);
+  if (failed.item<int>() != 0)
+    util::fail(dir, "tp rank 0 could not write the adapter", "see tp rank 0's error (disk space, permissions, path)");
 }
 
 LoraConfig load_lora(Transformer& m, const std::string& dir, at::ScalarType dtype) {
-  require_no_tp(m, dir);
+  refuse_nf4_under_tp(m, dir);
   LoraConfig c = read_adapter_config(dir);
   const std::string file = dir + "/adapter_model.safetensors";
   if (!util::file_exists(file)) {
@@ -247,20 +364,10 @@ LoraConfig load_lora(Transformer& m, const std::string& dir, at::ScalarType dtyp
   for (auto& mod : modules(m)) by_path.emplace(mod.path, mod);
   for (auto& [name, t] : read_safetensors(file)) {
     const std::string where = file + ": " + name;
-    std::string key = name;
-    if (key.rfind(kPrefix, 0) != 0) util::fail(where, std::string("does not start with ") + kPrefix, "this is not a PEFT causal-LM adapter");
-    key.erase(0, std::string(kPrefix).size());
+    if (name.rfind(kPrefix, 0) != 0) util::fail(where, std::string("does not start with ") + kPrefix, "this is not a PEFT causal-LM adapter");
     bool is_a = false;
     std::string path;
-    for (const char* suffix : {".lora_A.weight", ".lora_A.default.weight", ".lora_B.weight", ".lora_B.default.weight"}) {
-      const std::string s = suffix;
-      if (key.size() > s.size() && key.compare(key.size() - s.size(), s.size(), s) == 0) {
-        path = key.substr(0, key.size() - s.size());
-        is_a = s.find("lora_A") != std::string::npos;
-        break;
-      }
-    }
-    if (path.empty()) util::fail(where, "is not a lora_A/lora_B weight", "medgpt loads LoRA weights only (no modules_to_save, DoRA or biases)");
+    if (!parse_key(name, &path, &is_a)) util::fail(where, "is not a lora_A/lora_B weight", "medgpt loads LoRA weights only (no modules_to_save, DoRA or biases)");
     if (!by_path.count(path))
       util::fail(where, "names no linear layer of this " + m.config().model_type + " model (" + std::to_string(m.config().num_layers) + " layers)",
                  "use the base model the adapter was trained on");
@@ -268,7 +375,7 @@ LoraConfig load_lora(Transformer& m, const std::string& dir, at::ScalarType dtyp
     (is_a ? slot.first : slot.second) = t;
   }
   if (found.empty()) util::fail(file, "holds no LoRA weights", "pass a PEFT LoRA adapter");
-  // Check everything (in layer order) before changing the model.
+  // Check everything (in layer order) before changing the model, against the full layer shapes.
   for (const auto& mod : modules(m)) {
     if (!found.count(mod.path)) continue;
     const std::string& path = mod.path;
@@ -277,7 +384,8 @@ LoraConfig load_lora(Transformer& m, const std::string& dir, at::ScalarType dtyp
     const std::string base = file + ": " + kPrefix + path;
     if (!ab.first.defined()) util::fail(base + ".lora_A.weight", "missing (lora_B is there)", "the adapter file is incomplete");
     if (!ab.second.defined()) util::fail(base + ".lora_B.weight", "missing (lora_A is there)", "the adapter file is incomplete");
-    const std::int64_t in = in_features(lin), out = out_features(lin);
+    const Placement p = placement(m, path, lin);
+    const std::int64_t in = p.in, out = p.out;
     const auto& A = ab.first;
     const auto& B = ab.second;
     if (A.dim() != 2 || A.size(1) != in)
@@ -294,11 +402,13 @@ LoraConfig load_lora(Transformer& m, const std::string& dir, at::ScalarType dtyp
   for (const auto& [path, ab] : found) {
     const auto& mod = by_path.at(path);
     const double* ap = pattern_value(c.alpha_pattern, path);
+    const Placement p = placement(m, path, *mod.linear);
     auto a = std::make_shared<LoraAdapter>();
-    a->A = ab.first.to(dtype).contiguous().requires_grad_(true);
-    a->B = ab.second.to(dtype).contiguous().requires_grad_(true);
+    a->A = tp_shard(ab.first, p.a_dim, tp_rank(m), tp_size(m)).to(dtype).contiguous().requires_grad_(true);
+    a->B = tp_shard(ab.second, p.b_dim, tp_rank(m), tp_size(m)).to(dtype).contiguous().requires_grad_(true);
     a->scale = c.scale_for(a->A.size(0), ap ? *ap : c.alpha);
     a->dropout = c.dropout;
+    place(*a, m, p);
     mod.linear->lora = std::move(a);
     names.insert(mod.name);
   }

@@ -5,8 +5,16 @@
 // A starts kaiming-uniform (a = sqrt(5), i.e. U(-1/sqrt(in), 1/sqrt(in))), B at zero, so a fresh
 // adapter leaves the model unchanged. Adapters are saved and loaded in PEFT's format
 // (adapter_model.safetensors + adapter_config.json) and can be merged: W <- W + scale * B @ A.
-// The adapter lives beside the Linear it adapts (Linear::lora), so a tensor-parallel Linear can
-// shard A (row-parallel: its input dim) or B (column-parallel: its output dim) with the base weight.
+// The adapter lives beside the Linear it adapts (Linear::lora) and is split over tensor-parallel
+// ranks with it (Megatron/NeMo's layout):
+// - column-parallel q/k/v/gate/up (output rows split): A [r, in] replicated and entered through
+//   dist::copy_to_tp (its per-rank gradient is partial and gets summed), B [out/tp, r] split like W;
+// - row-parallel o/down (input columns split): A [r, in/tp] split like W, the partial A·x summed
+//   with dist::reduce_from_tp, B [out, r] replicated (its gradient is then the same on every rank);
+// - k/v replicated when kv heads < tp: A and B replicated, entered through copy_to_tp like W.
+// Every rank draws the full A from the same seed and keeps its part, so a tp model starts as the
+// tp=1 one; save_lora gathers full tensors and load_lora splits them, so adapter folders do not
+// depend on tp. QLoRA (NF4) is not available under tp (quantize_nf4 refuses it).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -17,17 +25,29 @@
 #include <string>
 #include <vector>
 
+#include "dist/comm.hpp"
 #include "model/transformer.hpp"
 
 namespace medgpt::model {
 
+// How an adapter is laid out over tp ranks (see above); kNone without tensor parallelism.
+enum class LoraSplit { kNone, kColumn, kRow, kReplicated };
+
 struct LoraAdapter {
-  at::Tensor A, B;       // lora_A.weight [r, in], lora_B.weight [out, r]; trainable
+  at::Tensor A, B;       // lora_A.weight [r, in], lora_B.weight [out, r] (under tp: this rank's part); trainable
   double scale = 1.0;    // alpha / r, or alpha / sqrt(r) with rsLoRA
   double dropout = 0.0;  // on the branch input, in training mode only
   bool enabled = true;   // false: y = base(x) (PEFT's disable_adapter(), e.g. a DPO reference pass)
   bool training = false;
+  LoraSplit split = LoraSplit::kNone;
+  dist::Comm* tp = nullptr;  // the model's tp communicator when split != kNone
 };
+
+// scale * B(A(dropout(x))) in the adapter dtype, with the collectives the adapter's split needs
+// (x is this rank's input of the layer: replicated for column-parallel, split for row-parallel).
+// Dropout draws from the default generator: for a column-parallel or replicated adapter to drop
+// the same inputs on every tp rank (as tp 1 would), seed it alike across the tp group.
+at::Tensor lora_delta(const LoraAdapter& a, const at::Tensor& x);
 
 // PEFT's module names of the seven linear layers of a block, in block order.
 const std::vector<std::string>& lora_module_names();
@@ -61,6 +81,9 @@ void remove_lora(Transformer& m);
 // The adapter weights by PEFT's saved names
 // ("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"), in layer/module order.
 NamedTensors lora_parameters(const Transformer& m);
+// The dimension a lora_parameters() tensor is split along over tp ranks (lora_A: 1 for
+// row-parallel layers; lora_B: 0 for column-parallel layers), or -1 when every rank holds it whole.
+int lora_split_dim(const Transformer& m, const std::string& name);
 void set_lora_enabled(Transformer& m, bool on);
 void set_lora_training(Transformer& m, bool on);
 
@@ -69,15 +92,20 @@ nlohmann::json adapter_config_json(const LoraConfig& c);
 // Reads dir/adapter_config.json; util::Error on anything medgpt cannot apply (not LORA, DoRA,
 // bias other than "none", fan_in_fan_out, modules_to_save).
 LoraConfig read_adapter_config(const std::string& dir);
-// Writes dir/adapter_model.safetensors and dir/adapter_config.json (inference_mode true).
+// Writes dir/adapter_model.safetensors and dir/adapter_config.json (inference_mode true). Under
+// tp it is collective over the model's tp group: the full tensors are gathered and tp rank 0
+// writes them (with data parallelism, call it from one tp group only, or give each its own dir);
+// every rank returns once the folder is written, or throws if rank 0 could not write it.
 void save_lora(const Transformer& m, const LoraConfig& c, const std::string& dir);
 // Loads a PEFT adapter folder (ours or PEFT's) onto `m`, replacing any adapters: ranks come from the
 // tensors, scales from r/lora_alpha/use_rslora and the patterns; weights are cast to `dtype`.
+// Under tp each rank reads the full tensors and keeps its part.
 // util::Error names the file and tensor on unknown keys, missing halves or shapes that do not fit.
 LoraConfig load_lora(Transformer& m, const std::string& dir, at::ScalarType dtype = at::kFloat);
 
 // W <- W + scale * B @ A for every adapter (in fp32, rounded once to W's dtype), then removes the
-// adapters. The base must not be NF4-quantized.
+// adapters. The base must not be NF4-quantized. Works on a tensor-parallel model as it is (each
+// rank's B·A is exactly its shard of the full update; no communication).
 void merge_lora(Transformer& m);
 
 }  // namespace medgpt::model

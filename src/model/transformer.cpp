@@ -198,9 +198,12 @@ at::Tensor Transformer::attention(const Block& b, const at::Tensor& x, const at:
   const bool kv_split = c.num_kv_heads % tp_size() == 0;
   const std::int64_t nkv = kv_split ? c.num_kv_heads / tp_size() : c.num_kv_heads;
   // Replicated parameters used on this rank's heads only get partial gradients: copy_to_tp sums
-  // them over tp in the backward pass (q/k norms; k/v projections when kv heads are replicated).
+  // them over tp in the backward pass (q/k norms; k/v projections when kv heads are replicated,
+  // their LoRA adapters likewise: model/lora.cpp).
   auto shared = [&](const at::Tensor& w) { return tp_ && w.defined() ? dist::copy_to_tp(w, *tp_) : w; };
-  auto replicated = [&](const Linear& l) { return kv_split ? l(x) : at::linear(x, shared(l.weight), shared(l.bias)); };
+  auto replicated = [&](const Linear& l) {
+    return kv_split ? l(x) : l.with_adapter(at::linear(x, shared(l.weight), shared(l.bias)), x);
+  };
   at::Tensor q = b.q(x).view({B, T, nh, D});
   at::Tensor k = replicated(b.k).view({B, T, nkv, D});
   at::Tensor v = replicated(b.v).view({B, T, nkv, D});
@@ -229,9 +232,10 @@ at::Tensor Transformer::attention(const Block& b, const at::Tensor& x, const at:
 
 at::Tensor Transformer::row_parallel(const Linear& l, const at::Tensor& x) const {
   if (!tp_) return l(x);
-  // Partial sums over this rank's input columns; the bias is added once, after the reduction.
+  // Partial sums over this rank's input columns; the bias is added once, after the reduction, and
+  // a LoRA adapter after that (its A is split like the weight and reduces its own partial A·x).
   at::Tensor y = dist::reduce_from_tp(at::linear(x, l.weight), *tp_);
-  return l.bias.defined() ? y + l.bias : y;
+  return l.with_adapter(l.bias.defined() ? y + l.bias : y, x);
 }
 
 at::Tensor Transformer::hidden(const at::Tensor& ids, const ForwardInputs& in) const {

@@ -26,6 +26,9 @@ struct Linear {
   std::shared_ptr<LoraAdapter> lora{};
   at::Tensor operator()(const at::Tensor& x) const { return nf4 || lora ? adapted(x) : at::linear(x, weight, bias); }
   at::Tensor adapted(const at::Tensor& x) const;  // model/lora.cpp
+  // y + the adapter's update for input x (y itself without an enabled adapter), in y's dtype: for
+  // the tensor-parallel paths that compute the base output themselves. model/lora.cpp
+  at::Tensor with_adapter(const at::Tensor& y, const at::Tensor& x) const;
 };
 
 struct Block {

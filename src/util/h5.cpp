@@ -55,7 +55,13 @@ H5File::~H5File() {
 void H5File::write(const std::string& name, hid_t type, const std::vector<std::uint64_t>& dims, const void* data) {
   std::vector<hsize_t> d(dims.begin(), dims.end());
   Handle space{d.empty() ? H5Screate(H5S_SCALAR) : H5Screate_simple(static_cast<int>(d.size()), d.data(), nullptr), H5Sclose};
-  Handle set{H5Dcreate2(id_, name.c_str(), type, space.id, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose};
+  // "valid/tokens" creates the group "valid" on the way.
+  Handle link{H5Pcreate(H5P_LINK_CREATE), H5Pclose};
+  H5Pset_create_intermediate_group(link.id, 1);
+  // No modification times: the same data makes the same file (prepare on 1 or N ranks).
+  Handle create{H5Pcreate(H5P_DATASET_CREATE), H5Pclose};
+  H5Pset_obj_track_times(create.id, 0);
+  Handle set{H5Dcreate2(id_, name.c_str(), type, space.id, link.id, create.id, H5P_DEFAULT), H5Dclose};
   if (set.id < 0) fail(path_ + ": " + name, "cannot create dataset", "check free disk space");
   std::uint64_t n = 1;
   for (auto x : dims) n *= x;

@@ -23,7 +23,8 @@ class H5File {
   hid_t id() const { return id_; }
   const std::string& path() const { return path_; }
 
-  // Dataset `name` of `dims` elements of `type` (H5T_NATIVE_*), from `data`.
+  // Dataset `name` ("tokens", or "valid/tokens" in a group made on the way) of `dims` elements of
+  // `type` (H5T_NATIVE_*), from `data`.
   void write(const std::string& name, hid_t type, const std::vector<std::uint64_t>& dims, const void* data);
   bool has(const std::string& name) const;
   std::vector<std::uint64_t> dims(const std::string& name) const;

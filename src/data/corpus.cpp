@@ -1,0 +1,104 @@
+#include "data/corpus.hpp"
+
+#include <cstdio>
+#include <filesystem>
+
+#include "util/error.hpp"
+#include "util/h5.hpp"
+
+namespace medgpt::data {
+
+void TokenArrays::append(const std::vector<std::int32_t>& ids, const std::vector<std::uint8_t>& mask) {
+  tokens.insert(tokens.end(), ids.begin(), ids.end());
+  loss_mask.insert(loss_mask.end(), mask.begin(), mask.end());
+  offsets.push_back(tokens.size());
+}
+
+void TokenArrays::append_from(const TokenArrays& o, std::size_t i) {
+  const auto b = static_cast<std::ptrdiff_t>(o.offsets[i]), e = static_cast<std::ptrdiff_t>(o.offsets[i + 1]);
+  tokens.insert(tokens.end(), o.tokens.begin() + b, o.tokens.begin() + e);
+  if (!o.loss_mask.empty()) loss_mask.insert(loss_mask.end(), o.loss_mask.begin() + b, o.loss_mask.begin() + e);
+  offsets.push_back(tokens.size());
+}
+
+namespace {
+
+void write_split(util::H5File& f, const std::string& prefix, Kind kind, const TokenArrays& a) {
+  f.write(prefix + "tokens", H5T_NATIVE_UINT32, {a.tokens.size()}, a.tokens.data());
+  if (kind == Kind::Pt) {
+    f.write(prefix + "doc_offsets", H5T_NATIVE_UINT64, {a.offsets.size()}, a.offsets.data());
+    f.write(prefix + "block_offsets", H5T_NATIVE_UINT64, {a.blocks.size()}, a.blocks.data());
+  } else {
+    f.write(prefix + "loss_mask", H5T_NATIVE_UINT8, {a.loss_mask.size()}, a.loss_mask.data());
+    f.write(prefix + "sample_offsets", H5T_NATIVE_UINT64, {a.offsets.size()}, a.offsets.data());
+  }
+}
+
+template <class T>
+std::vector<T> read_vec(const util::H5File& f, const std::string& name, hid_t type) {
+  const auto dims = f.dims(name);
+  std::vector<T> v(dims.empty() ? 0 : dims[0]);
+  f.read(name, type, v.data());
+  return v;
+}
+
+}  // namespace
+
+void write_corpus(const std::string& path, const CorpusInfo& info, const TokenArrays& train, const TokenArrays& valid) {
+  const std::string tmp = path + ".tmp";
+  {
+    util::H5File f = util::H5File::create(tmp);
+    f.set_attr("", "format_version", std::vector<std::int64_t>{kCorpusFormatVersion});
+    f.set_attr("", "kind", to_string(info.kind));
+    f.set_attr("", "tokenizer_sha256", info.tokenizer_sha256);
+    f.set_attr("", "template", info.template_name);
+    f.set_attr("", "source_files", info.source_files.dump());
+    f.set_attr("", "counts", info.counts.dump());
+    write_split(f, "", info.kind, train);
+    if (valid.size() > 0) write_split(f, "valid/", info.kind, valid);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::remove(tmp.c_str());
+    util::fail(path, "cannot rename the finished corpus: " + ec.message(), "check permissions");
+  }
+}
+
+TokenArrays read_corpus(const std::string& path, Kind expected, const std::string& split, CorpusInfo* info) {
+  const util::H5File f = util::H5File::open(path);
+  const auto version = f.attr_ints("", "format_version");
+  if (version.size() != 1 || version[0] != kCorpusFormatVersion)
+    util::fail(path, "format_version is " + (version.empty() ? std::string("missing") : std::to_string(version[0])) + ", expected " +
+                         std::to_string(kCorpusFormatVersion),
+               "re-run medgpt prepare with this medgpt");
+  const std::string kind = f.attr_string("", "kind");
+  if (kind != to_string(expected))
+    util::fail(path, "is a " + kind + " corpus, not " + to_string(expected), "prepare it with --kind " + std::string(to_string(expected)));
+  if (info) {
+    info->kind = expected;
+    info->tokenizer_sha256 = f.attr_string("", "tokenizer_sha256");
+    info->template_name = f.attr_string("", "template");
+    info->source_files = nlohmann::json::parse(f.attr_string("", "source_files"));
+    info->counts = nlohmann::json::parse(f.attr_string("", "counts"));
+  }
+  const std::string p = split.empty() ? "" : split + "/";
+  TokenArrays a;
+  if (!f.has(p + "tokens")) {
+    if (split.empty()) util::fail(path, "has no tokens", "the corpus is damaged; re-run medgpt prepare");
+    return a;  // no such split: empty
+  }
+  a.tokens = read_vec<std::uint32_t>(f, p + "tokens", H5T_NATIVE_UINT32);
+  if (expected == Kind::Pt) {
+    a.offsets = read_vec<std::uint64_t>(f, p + "doc_offsets", H5T_NATIVE_UINT64);
+    a.blocks = read_vec<std::uint64_t>(f, p + "block_offsets", H5T_NATIVE_UINT64);
+  } else {
+    a.loss_mask = read_vec<std::uint8_t>(f, p + "loss_mask", H5T_NATIVE_UINT8);
+    a.offsets = read_vec<std::uint64_t>(f, p + "sample_offsets", H5T_NATIVE_UINT64);
+  }
+  if (a.offsets.empty() || a.offsets.back() != a.tokens.size())
+    util::fail(path + ": " + p + "offsets", "do not end at the token count", "the corpus is damaged; re-run medgpt prepare");
+  return a;
+}
+
+}  // namespace medgpt::data

@@ -1,0 +1,46 @@
+// A tokenized corpus in HDF5 (DESIGN §5), written by `medgpt prepare` and read by the loader:
+// uncompressed datasets per split ("" = train, "valid/"), with the attributes format_version,
+// kind, tokenizer_sha256, template, source_files (names, sizes, sha256) and counts.
+//   pt:  tokens u32[N] (documents joined with EOS), doc_offsets u64[D+1], block_offsets u64[B+1]
+//   sft: tokens u32[N], loss_mask u8[N], sample_offsets u64[S+1]
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "data/readers/kind.hpp"
+
+namespace medgpt::data {
+
+constexpr std::int64_t kCorpusFormatVersion = 1;
+
+// Token sequences laid end to end: sample i is tokens[offsets[i], offsets[i + 1]).
+struct TokenArrays {
+  std::vector<std::uint32_t> tokens;
+  std::vector<std::uint8_t> loss_mask;     // sft: 1 where the loss is taken
+  std::vector<std::uint64_t> offsets{0};   // sample (sft) or document (pt) boundaries
+  std::vector<std::uint64_t> blocks;       // pt: block boundaries (from 0), filled by packing
+
+  std::size_t size() const { return offsets.size() - 1; }
+  void append(const std::vector<std::int32_t>& ids, const std::vector<std::uint8_t>& mask = {});
+  void append_from(const TokenArrays& other, std::size_t sample);
+};
+
+struct CorpusInfo {
+  Kind kind = Kind::Pt;
+  std::string tokenizer_sha256, template_name;
+  nlohmann::json source_files = nlohmann::json::array();  // [{name, bytes, sha256}]
+  nlohmann::json counts = nlohmann::json::object();
+};
+
+// Writes `path` (via a temporary name, renamed at the end): the train split and, when it has
+// samples, the valid split.
+void write_corpus(const std::string& path, const CorpusInfo& info, const TokenArrays& train, const TokenArrays& valid);
+
+// Reads a split ("" or "valid") of a corpus, checking format_version and kind (util::Error says
+// what it found).
+TokenArrays read_corpus(const std::string& path, Kind expected, const std::string& split, CorpusInfo* info = nullptr);
+
+}  // namespace medgpt::data

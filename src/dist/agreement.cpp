@@ -1,0 +1,33 @@
+#include "dist/agreement.hpp"
+
+#include <cstring>
+
+#include "util/error.hpp"
+
+namespace medgpt::dist {
+
+std::int64_t allreduce_int(Comm& c, std::int64_t v, ReduceOp op) {
+  at::Tensor t = at::full({1}, v, at::kLong);
+  c.allreduce(t, op);
+  return t.item<std::int64_t>();
+}
+
+std::int64_t allreduce_min(Comm& c, std::int64_t v) { return -allreduce_int(c, -v, ReduceOp::kMax); }
+
+std::vector<std::int64_t> allgather_int(Comm& c, std::int64_t v) {
+  at::Tensor g = c.allgather(at::full({1}, v, at::kLong));
+  return {g.data_ptr<std::int64_t>(), g.data_ptr<std::int64_t>() + g.numel()};
+}
+
+void agree_on_error(Comm& c, std::int64_t key, const std::string& msg) {
+  const std::int64_t first = allreduce_min(c, key);
+  if (first == kNoError) return;
+  const std::int64_t owner = allreduce_int(c, key == first ? c.rank() : -1, ReduceOp::kMax);
+  const std::int64_t len = allreduce_int(c, c.rank() == owner ? static_cast<std::int64_t>(msg.size()) : 0, ReduceOp::kMax);
+  at::Tensor buf = at::zeros({len}, at::kByte);
+  if (c.rank() == owner) std::memcpy(buf.data_ptr(), msg.data(), msg.size());
+  c.broadcast(buf, static_cast<int>(owner));
+  throw util::CollectiveError("", std::string(static_cast<const char*>(buf.data_ptr()), static_cast<std::size_t>(len)));
+}
+
+}  // namespace medgpt::dist

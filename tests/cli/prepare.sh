@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# medgpt prepare on the bundled data: the corpus is the same file on 1, 2 and 3 ranks (pt and sft);
+# a bad record in the second half stops every rank with one line and leaves no .h5; with
+# --skip-bad-records it is counted and the rest is written.
+set -uo pipefail
+: "${MEDGPT:?}" "${MEDGPT_SOURCE_DIR:?}" "${MEDGPT_TEST_TOKENIZERS:?}"
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+tok="$MEDGPT_TEST_TOKENIZERS/qwen3"
+data="$MEDGPT_SOURCE_DIR/inputs/data"
+mpi() { "${MPIEXEC:-mpiexec}" -q -np "$1" --oversubscribe "${@:2}"; }
+fails=0
+check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails+1)); fi; }
+
+for np in 1 2 3; do
+  mpi "$np" "$MEDGPT" prepare --kind sft --input "$data/sft" --tokenizer "$tok" --template qwen --validation-split 0.05 \
+    --output "$work/sft$np.h5" 2>/dev/null
+  mpi "$np" "$MEDGPT" prepare --kind pt --input "$data/pt" "$data/medical_corpus.txt" --tokenizer "$tok" --block-size 512 \
+    --validation-split 20 --output "$work/pt$np.h5" 2>/dev/null
+done
+check "sft corpus identical on 1, 2, 3 ranks" 'cmp -s "$work/sft1.h5" "$work/sft2.h5" && cmp -s "$work/sft1.h5" "$work/sft3.h5"'
+check "pt corpus identical on 1, 2, 3 ranks" 'cmp -s "$work/pt1.h5" "$work/pt2.h5" && cmp -s "$work/pt1.h5" "$work/pt3.h5"'
+
+# A bad record (line 1500 of 2,366: rank 1's half under -np 2).
+cp "$data/sft/medical_sft.jsonl" "$work/bad.jsonl"
+sed -i '1500s/.*/{"conversations": [{"from": "human", "value": "hi"}, {"from": "human", "value": "again"}]}/' "$work/bad.jsonl"
+for np in 1 2; do
+  mpi "$np" "$MEDGPT" prepare --kind sft --input "$work/bad.jsonl" --tokenizer "$tok" --output "$work/bad.h5" 2> "$work/err"
+  rc=$?
+  check "bad record, $np rank(s): exit $rc, one line naming file:line:field" \
+    '[[ $rc -ne 0 && $(grep -c . "$work/err") -eq 1 ]] && grep -q "^medgpt: error: .*bad.jsonl:1500: conversations\[1\]: two user turns in a row" "$work/err"'
+  check "bad record, $np rank(s): no corpus left" '! compgen -G "$work/bad.h5*" > /dev/null'
+done
+mpi 2 "$MEDGPT" prepare --kind sft --input "$work/bad.jsonl" --tokenizer "$tok" --output "$work/skip.h5" --skip-bad-records 2> "$work/log"
+check "--skip-bad-records: 2365 records written, 1 skipped" 'grep -q "2365 records .* skipped 1 bad records" "$work/log" && [[ -f "$work/skip.h5" ]]'
+"$MEDGPT" prepare --kind sft --input "$data/sft" --tokenizer "$tok" --template no-such-template --output "$work/x.h5" 2> "$work/err"
+check "unknown template named" 'grep -q "no-such-template" "$work/err"'
+echo "$fails failures"
+[[ $fails -eq 0 ]]
