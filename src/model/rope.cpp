@@ -4,12 +4,17 @@
 
 namespace medgpt::model {
 
-at::Tensor rope_inv_freq(const ModelConfig& c) {
+at::Tensor rope_inv_freq(const ModelConfig& c, std::int64_t seq_len) {
   const std::int64_t dim = c.head_dim;
+  const auto& s = c.rope_scaling;
+  double base = c.rope_theta;
+  if (s.type == "dynamic" && seq_len > c.max_position_embeddings) {
+    const double ratio = s.factor * static_cast<double>(seq_len) / static_cast<double>(c.max_position_embeddings) - (s.factor - 1);
+    base *= std::pow(ratio, static_cast<double>(dim) / static_cast<double>(dim - 2));
+  }
   // transformers: 1 / base ** (arange(0, dim, 2).float() / dim), all in float32.
   at::Tensor exponent = at::arange(0, dim, 2, at::kLong).to(at::kFloat) / static_cast<double>(dim);
-  at::Tensor inv = 1.0 / at::pow(c.rope_theta, exponent);
-  const auto& s = c.rope_scaling;
+  at::Tensor inv = 1.0 / at::pow(base, exponent);
   if (s.type == "linear") {
     inv = inv / s.factor;
   } else if (s.type == "llama3") {

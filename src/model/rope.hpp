@@ -8,8 +8,9 @@
 
 namespace medgpt::model {
 
-// inv_freq [head_dim / 2], float32.
-at::Tensor rope_inv_freq(const ModelConfig& c);
+// inv_freq [head_dim / 2], float32. `seq_len` matters only for "dynamic" scaling (NTK-aware,
+// inference): beyond max_position_embeddings the base grows with the sequence, as transformers does.
+at::Tensor rope_inv_freq(const ModelConfig& c, std::int64_t seq_len = 0);
 
 // cos, sin [B, T, head_dim] in `dtype` for integer positions [B, T].
 std::pair<at::Tensor, at::Tensor> rope_tables(const at::Tensor& inv_freq, const at::Tensor& positions, at::ScalarType dtype);

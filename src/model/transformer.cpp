@@ -241,7 +241,10 @@ at::Tensor Transformer::row_parallel(const Linear& l, const at::Tensor& x) const
 at::Tensor Transformer::hidden(const at::Tensor& ids, const ForwardInputs& in) const {
   const std::int64_t B = ids.size(0), T = ids.size(1);
   at::Tensor positions = in.positions.defined() ? in.positions : at::arange(T, at::kLong).unsqueeze(0).expand({B, T});
-  auto [cos, sin] = rope_tables(inv_freq_, positions, dtype_);
+  const std::int64_t longest = positions.numel() ? positions.max().item<std::int64_t>() + 1 : 0;
+  const at::Tensor inv_freq =
+      config_.rope_scaling.type == "dynamic" && longest > config_.max_position_embeddings ? rope_inv_freq(config_, longest) : inv_freq_;
+  auto [cos, sin] = rope_tables(inv_freq, positions, dtype_);
 
   // Additive mask [B, 1, T, T]: causal, minus padded keys, minus keys of other packed samples.
   at::Tensor allowed = at::ones({T, T}, at::kBool).tril().view({1, 1, T, T});

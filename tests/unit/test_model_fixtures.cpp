@@ -2,9 +2,11 @@
 // (tests/fixtures/hf-tiny/<model>): logits, activations, loss, every gradient, one AdamW step.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <map>
 
 #include "model/lm_loss.hpp"
+#include "model/rope.hpp"
 #include "model/safetensors.hpp"
 #include "model/transformer.hpp"
 #include "train/adamw.hpp"
@@ -175,4 +177,46 @@ TEST(ResizeVocab, NewRowsAreTheMeanOldRowsUnchanged) {
   EXPECT_LE((after.narrow(-1, 0, 1000) - before).abs().max().item<double>(), 1e-6);
   // A new token id embeds (and is scored) like the mean row.
   EXPECT_NO_THROW(m.logits(at::tensor({1004}, at::kLong).view({1, 1})));
+}
+
+TEST(AttentionMasks, LeftPaddingAndPackedSamplesMatchSeparateRuns) {
+  const std::string dir = std::string(MEDGPT_FIXTURES_DIR) + "/hf-tiny/tiny_llama/model";
+  model::Transformer m = model::Transformer::from_pretrained(dir, at::kFloat);
+  at::NoGradGuard no_grad;
+  const at::Tensor a = at::tensor({5, 17, 99, 3, 250}, at::kLong).view({1, 5});
+  const at::Tensor b = at::tensor({42, 7, 600}, at::kLong).view({1, 3});
+  const at::Tensor la = m.logits(a), lb = m.logits(b);
+
+  // Left padding: [pad pad b] with mask [0 0 1 1 1] and positions cumsum(mask) - 1 (as generate does).
+  model::ForwardInputs pad;
+  pad.attention_mask = at::tensor({0, 0, 1, 1, 1}, at::kLong).view({1, 5});
+  pad.positions = at::tensor({0, 0, 0, 1, 2}, at::kLong).view({1, 5});
+  const at::Tensor padded = m.logits(at::tensor({0, 0, 42, 7, 600}, at::kLong).view({1, 5}), pad);
+  EXPECT_LE((padded.narrow(1, 2, 3) - lb).abs().max().item<double>(), 1e-5);
+
+  // Packing: [a b] in one row, attention kept inside each sample, positions restarting.
+  model::ForwardInputs packed;
+  packed.segment_ids = at::tensor({0, 0, 0, 0, 0, 1, 1, 1}, at::kLong).view({1, 8});
+  packed.positions = at::tensor({0, 1, 2, 3, 4, 0, 1, 2}, at::kLong).view({1, 8});
+  const at::Tensor both = m.logits(at::cat({a, b}, 1), packed);
+  EXPECT_LE((both.narrow(1, 0, 5) - la).abs().max().item<double>(), 1e-5);
+  EXPECT_LE((both.narrow(1, 5, 3) - lb).abs().max().item<double>(), 1e-5);
+}
+
+TEST(Rope, ScalingVariants) {
+  model::ModelConfig c = model::ModelConfig::load(std::string(MEDGPT_FIXTURES_DIR) + "/hf-tiny/tiny_llama/model");
+  const at::Tensor plain = model::rope_inv_freq(c);
+  c.rope_scaling.type = "linear";
+  c.rope_scaling.factor = 4;
+  EXPECT_TRUE(model::rope_inv_freq(c).allclose(plain / 4));
+  c.rope_scaling.type = "dynamic";
+  EXPECT_TRUE(model::rope_inv_freq(c, c.max_position_embeddings).equal(plain));  // within range: unchanged
+  const double L = static_cast<double>(c.max_position_embeddings), dim = static_cast<double>(c.head_dim);
+  const double base = c.rope_theta * std::pow(4.0 * 2 * L / L - 3.0, dim / (dim - 2));
+  EXPECT_NEAR(model::rope_inv_freq(c, 2 * c.max_position_embeddings)[1].item<double>(), 1.0 / std::pow(base, 2.0 / dim), 1e-7);  // float32
+  // llama3: high frequencies kept, low frequencies divided by the factor.
+  c.rope_scaling = {"llama3", 8.0, 1.0, 4.0, 64};
+  const at::Tensor l3 = model::rope_inv_freq(c);
+  EXPECT_EQ(l3[0].item<float>(), plain[0].item<float>());
+  EXPECT_NEAR(l3[-1].item<double>(), plain[-1].item<double>() / 8, 1e-12);
 }
