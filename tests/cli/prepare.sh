@@ -34,5 +34,10 @@ mpi 2 "$MEDGPT" prepare --kind sft --input "$work/bad.jsonl" --tokenizer "$tok" 
 check "--skip-bad-records: 2365 records written, 1 skipped" 'grep -q "2365 records .* skipped 1 bad records" "$work/log" && [[ -f "$work/skip.h5" ]]'
 "$MEDGPT" prepare --kind sft --input "$data/sft" --tokenizer "$tok" --template no-such-template --output "$work/x.h5" 2> "$work/err"
 check "unknown template named" 'grep -q "no-such-template" "$work/err"'
+"$MEDGPT" data inspect --input "$work/sft1.h5" --tokenizer "$tok" --sample 1 > "$work/inspect" 2>&1
+check "data inspect: kind, counts, trained span marked" \
+  'grep -q "sft corpus, template \"qwen\"" "$work/inspect" && grep -q "\"records\":2366" "$work/inspect" && grep -q "<|im_start|>assistant" "$work/inspect" && grep -q "\[\[.*<|im_end|>\]\]" "$work/inspect"'
+"$MEDGPT" data inspect --input "$work/pt1.h5" > "$work/inspect_pt" 2>&1
+check "data inspect pt: blocks" 'grep -q "pt corpus" "$work/inspect_pt" && grep -q "blocks" "$work/inspect_pt"'
 echo "$fails failures"
 [[ $fails -eq 0 ]]
