@@ -2,7 +2,9 @@
 # The main job on the bundled data, from a fresh Debian 12 machine: set up, build, then
 #   1. train a medical domain tokenizer (byte-level BPE, Qwen pre-tokenizer) on the bundled corpus,
 #   2. encode the corpus with it and decode it back (checked to round-trip),
-#   3. extend the Qwen3 tokenizer with the domain tokens and report how much shorter the corpus gets.
+#   3. extend the Qwen3 tokenizer with the domain tokens and report how much shorter the corpus gets,
+#   4. prepare the bundled pretraining and SFT data into HDF5 corpora with it (2 MPI ranks) and
+#      show what the SFT loss will train on.
 # Outputs go to run/demo/ (or $1).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,4 +34,13 @@ mkdir -p "$out/qwen3"
 gzip -dc "$root/tests/fixtures/tokenizers/qwen3_tokenizer.json.gz" > "$out/qwen3/tokenizer.json"
 cp "$root/tests/fixtures/tokenizers/qwen3_tokenizer_config.json" "$out/qwen3/tokenizer_config.json"
 "$medgpt" tokenizer extend --base "$out/qwen3" --add "$out/domain_tokenizer" --output "$out/qwen3_medical" --corpus "$corpus"
+
+echo "== 4. prepare the bundled pt and sft data (2 ranks) and inspect the sft corpus"
+mpi=(mpiexec -q -np 2 --oversubscribe)
+[[ $(id -u) -eq 0 ]] && mpi+=(--allow-run-as-root)
+OMPI_MCA_mpi_yield_when_idle=1 "${mpi[@]}" "$medgpt" prepare --kind pt --input "$root/inputs/data/pt" \
+  --tokenizer "$out/qwen3_medical" --block-size 512 --validation-split 0.02 --output "$out/pt.h5"
+OMPI_MCA_mpi_yield_when_idle=1 "${mpi[@]}" "$medgpt" prepare --kind sft --input "$root/inputs/data/sft" \
+  --tokenizer "$out/qwen3_medical" --template qwen --max-length 1024 --validation-split 0.05 --output "$out/sft.h5"
+"$medgpt" data inspect --input "$out/sft.h5" --tokenizer "$out/qwen3_medical" --sample 1
 echo "outputs in $out"
