@@ -31,18 +31,51 @@ void print_stats(const char* split, const data::TokenArrays& a) {
   std::printf("\n");
 }
 
-int run_inspect(const po::variables_map& vm) {
-  const std::string path = required(vm, "input");
-  const util::H5File f = util::H5File::open(path);
-  const data::Kind kind = data::parse_kind(f.attr_string("", "kind"));
-  data::CorpusInfo info;
-  const data::TokenArrays train = data::read_corpus(path, kind, "", &info);
-  const data::TokenArrays valid = data::read_corpus(path, kind, "valid");
+void print_header(const std::string& path, data::Kind kind, const data::CorpusInfo& info) {
   std::printf("%s: %s corpus, template \"%s\", tokenizer sha256 %s\n", path.c_str(), data::to_string(kind),
               info.template_name.c_str(), info.tokenizer_sha256.c_str());
   std::printf("  counts %s\n", info.counts.dump().c_str());
   for (const auto& s : info.source_files)
     std::printf("  source %s (%s bytes, sha256 %s)\n", s.value("name", "").c_str(), s["bytes"].dump().c_str(), s.value("sha256", "").c_str());
+}
+
+// pref / kto / prompt: per-column statistics and each column of the first samples decoded.
+int inspect_columns(const po::variables_map& vm, const std::string& path, data::Kind kind) {
+  data::CorpusInfo info;
+  const data::ColumnSplit train = data::read_columns(path, kind, "", &info);
+  const data::ColumnSplit valid = data::read_columns(path, kind, "valid");
+  print_header(path, kind, info);
+  std::printf("  %zu train + %zu valid samples\n", train.size(), valid.size());
+  for (const auto& [name, column] : train.columns)
+    if (name != "label") print_stats(name.c_str(), column);
+  const int n = vm["sample"].as<int>();
+  if (n <= 0 || !vm.count("tokenizer")) return 0;
+  const data::Tokenizer tok = data::Tokenizer::load(vm["tokenizer"].as<std::string>());
+  for (int k = 0; k < n && static_cast<std::size_t>(k) < train.size(); ++k) {
+    std::printf("--- sample %d\n", k);
+    for (const auto& [name, c] : train.columns) {
+      const std::size_t b = c.offsets[static_cast<std::size_t>(k)], e = c.offsets[static_cast<std::size_t>(k) + 1];
+      std::string text;
+      if (name == "label" || name == "answer") {
+        for (std::size_t i = b; i < e; ++i) text += name == "label" ? (c.tokens[i] ? "true" : "false") : std::string(1, static_cast<char>(c.tokens[i]));
+      } else {
+        text = tok.decode(std::vector<data::TokenId>(c.tokens.begin() + static_cast<std::ptrdiff_t>(b), c.tokens.begin() + static_cast<std::ptrdiff_t>(e)));
+      }
+      std::printf("[%s] %s\n", name.c_str(), text.c_str());
+    }
+  }
+  return 0;
+}
+
+int run_inspect(const po::variables_map& vm) {
+  const std::string path = required(vm, "input");
+  const util::H5File f = util::H5File::open(path);
+  const data::Kind kind = data::parse_kind(f.attr_string("", "kind"));
+  data::CorpusInfo info;
+  if (kind != data::Kind::Pt && kind != data::Kind::Sft) return inspect_columns(vm, path, kind);
+  const data::TokenArrays train = data::read_corpus(path, kind, "", &info);
+  const data::TokenArrays valid = data::read_corpus(path, kind, "valid");
+  print_header(path, kind, info);
   print_stats("train", train);
   print_stats("valid", valid);
 

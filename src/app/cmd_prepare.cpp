@@ -2,7 +2,7 @@
 // stream (files in sorted order); each rank takes an equal byte range, reads the records that start
 // in it, tokenizes them, and sends them to rank 0, which writes them in input order, so the corpus
 // is the same for any rank count. The first bad record (in input order) stops the run unless
-// --skip-bad-records. Kinds so far: pt and sft.
+// --skip-bad-records.
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -12,6 +12,7 @@
 #include "app/command.hpp"
 #include "data/chat_template.hpp"
 #include "data/corpus.hpp"
+#include "data/pair_encoding.hpp"
 #include "data/pt_packing.hpp"
 #include "data/readers/readers.hpp"
 #include "data/sft_encoding.hpp"
@@ -33,14 +34,15 @@ using data::TokenArrays;
 struct PrepareOptions {
   Kind kind;
   data::PtDocSep doc_sep;
-  std::size_t max_length, block_size;
+  std::size_t max_length, max_prompt_length, block_size;
   bool drop_tail, train_on_inputs, skip_bad;
   std::string validation_split;
   std::uint64_t seed;
 };
 
 struct LocalResult {
-  TokenArrays samples;
+  TokenArrays samples;         // pt, sft
+  data::ColumnSplit columns;   // pref, kto, prompt
   std::int64_t records = 0, skipped = 0, truncated = 0, dropped_empty = 0;
   std::vector<std::string> skipped_at;  // first few locations
 };
@@ -105,14 +107,51 @@ std::vector<bool> validation_mask(std::size_t n, const std::string& spec, std::u
   return valid;
 }
 
+data::CorpusInfo corpus_info(const PrepareOptions& o, const data::Tokenizer& tok, const data::ChatTemplate* tmpl,
+                             const std::vector<std::string>& files) {
+  data::CorpusInfo info;
+  info.kind = o.kind;
+  info.tokenizer_sha256 = util::sha256_file(tok.source());
+  info.template_name = tmpl ? tmpl->name() : "";
+  for (const auto& f : files)
+    info.source_files.push_back({{"name", f}, {"bytes", std::filesystem::file_size(f)}, {"sha256", util::sha256_file(f)}});
+  return info;
+}
+
+// pref / kto / prompt: every column gathered in input order, split by the same validation mask.
+int write_columnar(dist::Comm& world, const PrepareOptions& o, const LocalResult& mine, const data::Tokenizer& tok,
+                   const data::ChatTemplate* tmpl, const std::vector<std::string>& files, const std::string& output,
+                   std::int64_t records, std::int64_t skipped, std::int64_t truncated) {
+  data::ColumnSplit all;
+  for (const auto& [name, column] : mine.columns.columns) all[name] = gather_to_root(world, column, false);
+  if (world.rank() != 0) return 0;
+  if (all.size() == 0) util::fail(output, "no samples to write (" + std::to_string(skipped) + " bad records skipped)", "check the inputs");
+  const std::vector<bool> is_valid = validation_mask(all.size(), o.validation_split, o.seed);
+  data::ColumnSplit train, valid;
+  std::size_t tokens = 0;
+  for (const auto& [name, column] : all.columns) {
+    for (std::size_t i = 0; i < column.size(); ++i) (is_valid[i] ? valid : train)[name].append_from(column, i);
+    if (name != "label" && name != "answer") tokens += column.tokens.size();
+  }
+  data::CorpusInfo info = corpus_info(o, tok, tmpl, files);
+  info.counts = {{"records", records}, {"samples_train", train.size()}, {"samples_valid", valid.size()},
+                 {"tokens", tokens}, {"skipped", skipped}, {"truncated", truncated}};
+  data::write_columns(output, info, train, valid);
+  char buf[400];
+  std::snprintf(buf, sizeof buf, "prepared %s: %lld records -> %zu train + %zu valid samples, %zu tokens; truncated %lld, skipped %lld bad records -> %s",
+                data::to_string(o.kind), static_cast<long long>(records), train.size(), valid.size(), tokens,
+                static_cast<long long>(truncated), static_cast<long long>(skipped), output.c_str());
+  util::log(buf);
+  return 0;
+}
+
 int run_prepare(const po::variables_map& vm) {
   PrepareOptions o;
   o.kind = data::parse_kind(required(vm, "kind"));
-  if (o.kind != Kind::Pt && o.kind != Kind::Sft)
-    util::fail("--kind", std::string(data::to_string(o.kind)) + " corpora are not prepared yet (pt and sft are)",
-               "prepare pt or sft data; pref, kto and prompt come with the alignment stages");
+  const bool columnar = o.kind != Kind::Pt && o.kind != Kind::Sft;
   o.doc_sep = data::parse_doc_sep(vm["pt.doc_sep"].as<std::string>());
   o.max_length = vm["max-length"].as<std::size_t>();
+  o.max_prompt_length = vm["max-prompt-length"].as<std::size_t>();
   o.block_size = vm["block-size"].as<std::size_t>();
   o.drop_tail = flag(vm, "pt.drop_tail");
   o.train_on_inputs = flag(vm, "train-on-inputs");
@@ -126,7 +165,7 @@ int run_prepare(const po::variables_map& vm) {
   // Everything that can be wrong with the set-up is checked before any tokenizing.
   const std::string tok_path = required(vm, "tokenizer");
   const data::Tokenizer tok = data::Tokenizer::load(tok_path);
-  const data::ChatTemplate* tmpl = o.kind == Kind::Sft ? &data::ChatTemplate::get(vm["template"].as<std::string>()) : nullptr;
+  const data::ChatTemplate* tmpl = o.kind != Kind::Pt ? &data::ChatTemplate::get(vm["template"].as<std::string>()) : nullptr;
   const auto eos = tok.eos_id();
   if (o.kind == Kind::Pt && !eos) util::fail(tok_path, "the tokenizer has no eos_token", "set eos_token in tokenizer_config.json");
   const std::vector<std::string> files = data::expand_record_inputs(vm["input"].as<std::vector<std::string>>(), o.kind);
@@ -147,6 +186,20 @@ int run_prepare(const po::variables_map& vm) {
   std::string error_msg;
   util::Progress progress("prepare", static_cast<double>(hi - lo));
   data::SftEncodeOptions sft_opt{o.max_length, o.train_on_inputs};
+  data::PairEncodeOptions pair_opt{o.max_length, o.max_prompt_length};
+  for (const auto& name : data::column_names(o.kind)) mine.columns[name];
+  // A prompt and its answers, as columns; true when anything was cut.
+  auto add_pair = [&](const std::vector<data::ChatMessage>& prompt, const std::vector<std::pair<const char*, const std::string*>>& answers) {
+    const data::EncodedPrompt p = data::encode_prompt(tok, *tmpl, prompt, pair_opt);
+    bool cut = p.truncated;
+    mine.columns["prompt"].append(p.ids);
+    for (const auto& [column, text] : answers) {
+      const data::EncodedPrompt r = data::encode_response(tok, *tmpl, prompt, *text, p.ids.size(), pair_opt);
+      cut |= r.truncated;
+      mine.columns[column].append(r.ids);
+    }
+    return cut;
+  };
   for (std::size_t i = 0; i < files.size() && error_key == dist::kNoError; ++i) {
     const std::size_t b = std::max(lo, start[i]), e = std::min(hi, start[i + 1]);
     if (b >= e) continue;
@@ -157,6 +210,17 @@ int run_prepare(const po::variables_map& vm) {
         try {
           if (o.kind == Kind::Pt) {
             data::add_document(mine.samples, tok.encode(data::parse_pt(rec, where).text), *eos);
+          } else if (o.kind == Kind::Pref) {
+            const data::PrefRecord p = data::parse_pref(rec, where);
+            mine.truncated += add_pair(p.prompt, {{"chosen", &p.chosen}, {"rejected", &p.rejected}});
+          } else if (o.kind == Kind::Kto) {
+            const data::KtoRecord k = data::parse_kto(rec, where);
+            mine.truncated += add_pair(k.prompt, {{"completion", &k.completion}});
+            mine.columns["label"].append({k.label ? 1 : 0});
+          } else if (o.kind == Kind::Prompt) {
+            const data::PromptRecord q = data::parse_prompt(rec, where);
+            mine.truncated += add_pair(q.prompt, {});
+            mine.columns["answer"].append(std::vector<std::int32_t>(q.answer.begin(), q.answer.end()));
           } else {
             const data::EncodedSample s = data::encode_sft(tok, *tmpl, data::parse_sft(rec, where), sft_opt);
             if (s.empty) {
@@ -172,7 +236,7 @@ int run_prepare(const po::variables_map& vm) {
           if (mine.skipped_at.size() < 5) mine.skipped_at.push_back(err.what());
           ++mine.skipped;
         }
-        if ((mine.records & 255) == 0) progress.update(static_cast<double>(mine.samples.tokens.size()) * 4, std::to_string(mine.records) + " records");
+        if ((mine.records & 255) == 0) progress.update(static_cast<double>(mine.records), std::to_string(mine.records) + " records");
       });
     } catch (const util::Error& err) {
       // Earliest in input order: the file, then the record's position in this rank's share.
@@ -187,8 +251,9 @@ int run_prepare(const po::variables_map& vm) {
   const std::int64_t skipped = dist::allreduce_int(world, mine.skipped, dist::ReduceOp::kSum);
   const std::int64_t truncated = dist::allreduce_int(world, mine.truncated, dist::ReduceOp::kSum);
   const std::int64_t empty = dist::allreduce_int(world, mine.dropped_empty, dist::ReduceOp::kSum);
-  const TokenArrays all = gather_to_root(world, mine.samples, o.kind == Kind::Sft);
   for (const auto& where : mine.skipped_at) util::log("skipped: " + where);  // rank 0's share
+  if (columnar) return write_columnar(world, o, mine, tok, tmpl, files, output, records, skipped, truncated);
+  const TokenArrays all = gather_to_root(world, mine.samples, o.kind == Kind::Sft);
   if (world.rank() != 0) return 0;
   if (all.size() == 0) util::fail(output, "no samples to write (" + std::to_string(skipped) + " bad records skipped)", "check the inputs");
 
@@ -201,12 +266,7 @@ int run_prepare(const po::variables_map& vm) {
     if (valid.size() > 0) dropped_tail += data::cut_blocks(valid, o.block_size, o.drop_tail);
   }
 
-  data::CorpusInfo info;
-  info.kind = o.kind;
-  info.tokenizer_sha256 = util::sha256_file(tok.source());
-  info.template_name = tmpl ? tmpl->name() : "";
-  for (const auto& f : files)
-    info.source_files.push_back({{"name", f}, {"bytes", std::filesystem::file_size(f)}, {"sha256", util::sha256_file(f)}});
+  data::CorpusInfo info = corpus_info(o, tok, tmpl, files);
   std::size_t max_len = 0;
   for (std::size_t i = 0; i < all.size(); ++i) max_len = std::max<std::size_t>(max_len, all.offsets[i + 1] - all.offsets[i]);
   info.counts = {{"records", records}, {"samples_train", train.size()}, {"samples_valid", valid.size()},
@@ -231,15 +291,16 @@ int run_prepare(const po::variables_map& vm) {
 }  // namespace
 
 void register_prepare_command(std::vector<Command>& out) {
-  out.push_back({"prepare", "raw files -> tokenized HDF5 corpus (MPI-parallel; kinds pt and sft)",
+  out.push_back({"prepare", "raw files -> tokenized HDF5 corpus (MPI-parallel): pt, sft, pref, kto, prompt",
                  [](po::options_description& d) {
                    d.add_options()
-                       ("kind", po::value<std::string>(), "pt or sft (required)")
+                       ("kind", po::value<std::string>(), "pt, sft, pref, kto or prompt (required)")
                        ("input", po::value<std::vector<std::string>>()->multitoken(), "input files or folders (*.jsonl, *.json, *.txt, .gz) (required)")
                        ("tokenizer", po::value<std::string>(), "tokenizer.json or a model folder (required)")
-                       ("template", po::value<std::string>()->default_value("qwen"), "chat template for sft (see src/data/chat_template_table.cpp)")
+                       ("template", po::value<std::string>()->default_value("qwen"), "chat template for sft/pref/kto/prompt (see src/data/chat_template_table.cpp)")
                        ("output", po::value<std::string>(), "output corpus .h5 (required)")
-                       ("max-length", po::value<std::size_t>()->default_value(512), "sft: tokens per sample (MedicalGPT's model_max_length); 0 = no limit")
+                       ("max-length", po::value<std::size_t>()->default_value(512), "sft: tokens per sample (MedicalGPT's model_max_length); pref/kto: prompt + response; 0 = no limit")
+                       ("max-prompt-length", po::value<std::size_t>()->default_value(0), "pref/kto/prompt: prompt tokens kept (the end); 0 = no limit")
                        ("block-size", po::value<std::size_t>()->default_value(1024), "pt: tokens per block")
                        ("pt.doc_sep", po::value<std::string>()->default_value("line"), "pt .txt documents: line (one per line) or blank (blank-line separated)")
                        ("pt.drop_tail", po::value<bool>()->default_value(false)->implicit_value(true), "pt: drop the last, shorter block")

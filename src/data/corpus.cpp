@@ -42,21 +42,16 @@ std::vector<T> read_vec(const util::H5File& f, const std::string& name, hid_t ty
   return v;
 }
 
-}  // namespace
+void write_attributes(util::H5File& f, const CorpusInfo& info) {
+  f.set_attr("", "format_version", std::vector<std::int64_t>{kCorpusFormatVersion});
+  f.set_attr("", "kind", to_string(info.kind));
+  f.set_attr("", "tokenizer_sha256", info.tokenizer_sha256);
+  f.set_attr("", "template", info.template_name);
+  f.set_attr("", "source_files", info.source_files.dump());
+  f.set_attr("", "counts", info.counts.dump());
+}
 
-void write_corpus(const std::string& path, const CorpusInfo& info, const TokenArrays& train, const TokenArrays& valid) {
-  const std::string tmp = path + ".tmp";
-  {
-    util::H5File f = util::H5File::create(tmp);
-    f.set_attr("", "format_version", std::vector<std::int64_t>{kCorpusFormatVersion});
-    f.set_attr("", "kind", to_string(info.kind));
-    f.set_attr("", "tokenizer_sha256", info.tokenizer_sha256);
-    f.set_attr("", "template", info.template_name);
-    f.set_attr("", "source_files", info.source_files.dump());
-    f.set_attr("", "counts", info.counts.dump());
-    write_split(f, "", info.kind, train);
-    if (valid.size() > 0) write_split(f, "valid/", info.kind, valid);
-  }
+void finish(const std::string& tmp, const std::string& path) {
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
   if (ec) {
@@ -65,8 +60,26 @@ void write_corpus(const std::string& path, const CorpusInfo& info, const TokenAr
   }
 }
 
-TokenArrays read_corpus(const std::string& path, Kind expected, const std::string& split, CorpusInfo* info) {
-  const util::H5File f = util::H5File::open(path);
+void write_column_split(util::H5File& f, const std::string& prefix, const ColumnSplit& s) {
+  for (const auto& [name, a] : s.columns) {
+    if (name == "label") {  // one value per sample: no offsets
+      std::vector<std::uint8_t> labels(a.tokens.begin(), a.tokens.end());
+      f.write(prefix + "label", H5T_NATIVE_UINT8, {labels.size()}, labels.data());
+      continue;
+    }
+    if (name == "answer") {
+      std::vector<std::uint8_t> bytes(a.tokens.begin(), a.tokens.end());
+      f.write(prefix + "answer", H5T_NATIVE_UINT8, {bytes.size()}, bytes.data());
+    } else {
+      f.write(prefix + name, H5T_NATIVE_UINT32, {a.tokens.size()}, a.tokens.data());
+    }
+    f.write(prefix + name + "_offsets", H5T_NATIVE_UINT64, {a.offsets.size()}, a.offsets.data());
+  }
+}
+
+// Opens a corpus after checking its format_version and kind (util::Error says what it found).
+util::H5File open_corpus(const std::string& path, Kind expected, CorpusInfo* info) {
+  util::H5File f = util::H5File::open(path);
   const auto version = f.attr_ints("", "format_version");
   if (version.size() != 1 || version[0] != kCorpusFormatVersion)
     util::fail(path, "format_version is " + (version.empty() ? std::string("missing") : std::to_string(version[0])) + ", expected " +
@@ -82,6 +95,57 @@ TokenArrays read_corpus(const std::string& path, Kind expected, const std::strin
     info->source_files = nlohmann::json::parse(f.attr_string("", "source_files"));
     info->counts = nlohmann::json::parse(f.attr_string("", "counts"));
   }
+  return f;
+}
+
+}  // namespace
+
+TokenArrays& ColumnSplit::operator[](const std::string& name) {
+  for (auto& [n, a] : columns)
+    if (n == name) return a;
+  columns.emplace_back(name, TokenArrays{});
+  return columns.back().second;
+}
+
+const TokenArrays& ColumnSplit::at(const std::string& name) const {
+  for (const auto& [n, a] : columns)
+    if (n == name) return a;
+  util::fail("corpus", "no column \"" + name + "\"", "the corpus is damaged");
+}
+
+std::vector<std::string> column_names(Kind kind) {
+  switch (kind) {
+    case Kind::Pref: return {"prompt", "chosen", "rejected"};
+    case Kind::Kto: return {"prompt", "completion", "label"};
+    case Kind::Prompt: return {"prompt", "answer"};
+    default: return {};
+  }
+}
+
+void write_columns(const std::string& path, const CorpusInfo& info, const ColumnSplit& train, const ColumnSplit& valid) {
+  const std::string tmp = path + ".tmp";
+  {
+    util::H5File f = util::H5File::create(tmp);
+    write_attributes(f, info);
+    write_column_split(f, "", train);
+    if (valid.size() > 0) write_column_split(f, "valid/", valid);
+  }
+  finish(tmp, path);
+}
+
+void write_corpus(const std::string& path, const CorpusInfo& info, const TokenArrays& train, const TokenArrays& valid) {
+  const std::string tmp = path + ".tmp";
+  {
+    util::H5File f = util::H5File::create(tmp);
+    write_attributes(f, info);
+    write_split(f, "", info.kind, train);
+    if (valid.size() > 0) write_split(f, "valid/", info.kind, valid);
+  }
+  finish(tmp, path);
+}
+
+TokenArrays read_corpus(const std::string& path, Kind expected, const std::string& split, CorpusInfo* info) {
+  const util::H5File f = open_corpus(path, expected, info);
   const std::string p = split.empty() ? "" : split + "/";
   TokenArrays a;
   if (!f.has(p + "tokens")) {
@@ -99,6 +163,34 @@ TokenArrays read_corpus(const std::string& path, Kind expected, const std::strin
   if (a.offsets.empty() || a.offsets.back() != a.tokens.size())
     util::fail(path + ": " + p + "offsets", "do not end at the token count", "the corpus is damaged; re-run medgpt prepare");
   return a;
+}
+
+ColumnSplit read_columns(const std::string& path, Kind expected, const std::string& split, CorpusInfo* info) {
+  const util::H5File f = open_corpus(path, expected, info);
+  const std::string p = split.empty() ? "" : split + "/";
+  ColumnSplit out;
+  for (const auto& name : column_names(expected)) {
+    if (!f.has(p + name)) {
+      if (split.empty()) util::fail(path + ": " + name, "column missing", "the corpus is damaged; re-run medgpt prepare");
+      return {};
+    }
+    TokenArrays& a = out[name];
+    if (name == "label" || name == "answer") {
+      const auto bytes = read_vec<std::uint8_t>(f, p + name, H5T_NATIVE_UINT8);
+      a.tokens.assign(bytes.begin(), bytes.end());
+    } else {
+      a.tokens = read_vec<std::uint32_t>(f, p + name, H5T_NATIVE_UINT32);
+    }
+    if (name == "label") {
+      a.offsets.resize(a.tokens.size() + 1);
+      for (std::size_t i = 0; i < a.offsets.size(); ++i) a.offsets[i] = i;
+    } else {
+      a.offsets = read_vec<std::uint64_t>(f, p + name + "_offsets", H5T_NATIVE_UINT64);
+    }
+    if (a.offsets.empty() || a.offsets.back() != a.tokens.size())
+      util::fail(path + ": " + p + name + "_offsets", "do not end at the column's length", "the corpus is damaged; re-run medgpt prepare");
+  }
+  return out;
 }
 
 }  // namespace medgpt::data

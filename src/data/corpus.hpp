@@ -3,6 +3,9 @@
 // kind, tokenizer_sha256, template, source_files (names, sizes, sha256) and counts.
 //   pt:  tokens u32[N] (documents joined with EOS), doc_offsets u64[D+1], block_offsets u64[B+1]
 //   sft: tokens u32[N], loss_mask u8[N], sample_offsets u64[S+1]
+//   pref: prompt/chosen/rejected u32 with prompt_offsets/chosen_offsets/rejected_offsets u64[S+1]
+//   kto: prompt, completion (+ offsets), label u8[S]
+//   prompt: prompt (+ prompt_offsets), answer u8 bytes (+ answer_offsets)
 #pragma once
 
 #include <cstdint>
@@ -34,6 +37,21 @@ struct CorpusInfo {
   nlohmann::json source_files = nlohmann::json::array();  // [{name, bytes, sha256}]
   nlohmann::json counts = nlohmann::json::object();
 };
+
+// Per-sample columns for pref/kto/prompt: each column holds one sequence per sample (a "label"
+// column one 0/1 value per sample, an "answer" column the answer's bytes).
+struct ColumnSplit {
+  std::vector<std::pair<std::string, TokenArrays>> columns;
+  std::size_t size() const { return columns.empty() ? 0 : columns.front().second.size(); }
+  TokenArrays& operator[](const std::string& name);
+  const TokenArrays& at(const std::string& name) const;
+};
+
+// The columns each kind stores, in order.
+std::vector<std::string> column_names(Kind kind);
+
+void write_columns(const std::string& path, const CorpusInfo& info, const ColumnSplit& train, const ColumnSplit& valid);
+ColumnSplit read_columns(const std::string& path, Kind expected, const std::string& split, CorpusInfo* info = nullptr);
 
 // Writes `path` (via a temporary name, renamed at the end): the train split and, when it has
 // samples, the valid split.

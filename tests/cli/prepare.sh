@@ -17,6 +17,13 @@ for np in 1 2 3; do
   mpi "$np" "$MEDGPT" prepare --kind pt --input "$data/pt" "$data/medical_corpus.txt" --tokenizer "$tok" --block-size 512 \
     --validation-split 20 --output "$work/pt$np.h5" 2>/dev/null
 done
+for np in 1 3; do
+  mpi "$np" "$MEDGPT" prepare --kind pref --input "$data/reward/medical_pref.jsonl" --tokenizer "$tok" --max-length 1024 \
+    --validation-split 0.05 --output "$work/pref$np.h5" 2>/dev/null
+  mpi "$np" "$MEDGPT" prepare --kind kto --input "$data/reward/medical_kto.jsonl" --tokenizer "$tok" --output "$work/kto$np.h5" 2>/dev/null
+  mpi "$np" "$MEDGPT" prepare --kind prompt --input "$data/grpo" --tokenizer "$tok" --output "$work/prompt$np.h5" 2>/dev/null
+done
+for k in pref kto prompt; do check "$k corpus identical on 1 and 3 ranks" "cmp -s \"\$work/${k}1.h5\" \"\$work/${k}3.h5\""; done
 check "sft corpus identical on 1, 2, 3 ranks" 'cmp -s "$work/sft1.h5" "$work/sft2.h5" && cmp -s "$work/sft1.h5" "$work/sft3.h5"'
 check "pt corpus identical on 1, 2, 3 ranks" 'cmp -s "$work/pt1.h5" "$work/pt2.h5" && cmp -s "$work/pt1.h5" "$work/pt3.h5"'
 

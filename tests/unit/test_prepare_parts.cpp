@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "data/corpus.hpp"
+#include "data/pair_encoding.hpp"
 #include "data/pt_packing.hpp"
 #include "data/sft_encoding.hpp"
 #include "util/error.hpp"
@@ -114,4 +115,48 @@ TEST(Corpus, RoundTripAndKindCheck) {
   } catch (const util::Error& e) {
     EXPECT_NE(std::string(e.what()).find("is a sft corpus, not pt"), std::string::npos) << e.what();
   }
+}
+
+TEST(PairEncoding, PromptEndsWithTheCueResponseWithTheEndMarker) {
+  const auto& t = data::ChatTemplate::get("qwen");
+  const std::vector<data::ChatMessage> prompt = {{"user", "头痛怎么办？", ""}};
+  const auto p = data::encode_prompt(qwen3(), t, prompt, {});
+  EXPECT_EQ(qwen3().decode(p.ids), "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n头痛怎么办？<|im_end|>\n"
+                                   "<|im_start|>assistant\n");
+  const auto r = data::encode_response(qwen3(), t, prompt, "多休息。", p.ids.size(), {});
+  EXPECT_EQ(qwen3().decode(r.ids), "多休息。<|im_end|>");
+  // prompt + response is the rendered conversation, token for token.
+  std::vector<data::TokenId> both = p.ids;
+  both.insert(both.end(), r.ids.begin(), r.ids.end());
+  auto full = prompt;
+  full.push_back({"assistant", "多休息。", ""});
+  EXPECT_EQ(qwen3().decode(both) + "\n", t.render(full).text);
+  // Limits: the prompt keeps its end, the response is cut to fit.
+  const auto short_prompt = data::encode_prompt(qwen3(), t, prompt, {0, 5});
+  EXPECT_EQ(short_prompt.ids, std::vector<data::TokenId>(p.ids.end() - 5, p.ids.end()));
+  EXPECT_TRUE(short_prompt.truncated);
+  const auto cut = data::encode_response(qwen3(), t, prompt, "多休息。", p.ids.size(), {p.ids.size() + 1, 0});
+  EXPECT_EQ(cut.ids.size(), 1u);
+  EXPECT_TRUE(cut.truncated);
+}
+
+TEST(Corpus, ColumnsRoundTrip) {
+  const std::string path = (std::filesystem::temp_directory_path() / ("medgpt_cols_" + std::to_string(::getpid()) + ".h5")).string();
+  data::ColumnSplit train, valid;
+  train["prompt"].append({1, 2});
+  train["completion"].append({3});
+  train["label"].append({1});
+  train["prompt"].append({4});
+  train["completion"].append({5, 6});
+  train["label"].append({0});
+  data::CorpusInfo info;
+  info.kind = data::Kind::Kto;
+  data::write_columns(path, info, train, valid);
+  const auto got = data::read_columns(path, data::Kind::Kto, "");
+  EXPECT_EQ(got.size(), 2u);
+  EXPECT_EQ(got.at("completion").tokens, (std::vector<std::uint32_t>{3, 5, 6}));
+  EXPECT_EQ(got.at("completion").offsets, (std::vector<std::uint64_t>{0, 1, 3}));
+  EXPECT_EQ(got.at("label").tokens, (std::vector<std::uint32_t>{1, 0}));
+  EXPECT_EQ(data::read_columns(path, data::Kind::Kto, "valid").size(), 0u);
+  EXPECT_THROW(data::read_columns(path, data::Kind::Pref, ""), util::Error);
 }
