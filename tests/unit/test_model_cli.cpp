@@ -2,6 +2,8 @@
 // reference, and clear errors for models that do not match their config.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -45,7 +47,7 @@ std::pair<int, std::string> run(const std::string& args) {
 TEST(ForwardCommand, WritesTheLogitsTransformersComputes) {
   for (const std::string name : {"tiny_qwen2", "tiny_qwen3", "tiny_llama"}) {
     SCOPED_TRACE(name);
-    const std::string out = (fs::temp_directory_path() / ("medgpt_logits_" + name + ".safetensors")).string();
+    const std::string out = (fs::temp_directory_path() / ("medgpt_logits_" + name + "_" + std::to_string(::getpid()) + ".safetensors")).string();
     const auto [rc, err] = run("forward --model " + fixture_dir(name) + "/model --ids " + ids_arg(ref_tensor(name, "input_ids")) +
                                " --output " + out);
     ASSERT_EQ(rc, 0) << err;
