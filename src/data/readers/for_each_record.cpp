@@ -46,7 +46,9 @@ void check_text_utf8(std::string_view line, const std::string& where) {
                "save the file as UTF-8 (for a GBK file: iconv -f GBK -t UTF-8 in.txt > out.txt)");
 }
 
-std::size_t jsonl_records(const RecordFile& f, std::size_t begin, std::size_t end, const RecordFn& fn) {
+// Calls record(text, where) for each non-blank line that starts in [begin, end).
+template <class Fn>
+std::size_t each_line(const RecordFile& f, std::size_t begin, std::size_t end, Fn&& record) {
   const std::string_view d = f.bytes();
   std::size_t pos = line_start_from(d, begin), n = 0;
   for (std::int64_t line = line_number_at(d, pos); pos < end && pos < d.size(); ++line) {
@@ -54,27 +56,21 @@ std::size_t jsonl_records(const RecordFile& f, std::size_t begin, std::size_t en
     const std::string_view text = line_at(d, pos, next);
     pos = next;
     if (blank(text)) continue;
-    const std::string where = util::at(f.path(), line);
-    fn(parse_record_line(text, where), where);
+    record(text, util::at(f.path(), line));
     ++n;
   }
   return n;
 }
 
+std::size_t jsonl_records(const RecordFile& f, std::size_t begin, std::size_t end, const RecordFn& fn) {
+  return each_line(f, begin, end, [&](std::string_view text, const std::string& where) { fn(parse_record_line(text, where), where); });
+}
+
 std::size_t text_lines(const RecordFile& f, std::size_t begin, std::size_t end, const RecordFn& fn) {
-  const std::string_view d = f.bytes();
-  std::size_t pos = line_start_from(d, begin), n = 0;
-  for (std::int64_t line = line_number_at(d, pos); pos < end && pos < d.size(); ++line) {
-    std::size_t next;
-    const std::string_view text = line_at(d, pos, next);
-    pos = next;
-    if (blank(text)) continue;
-    const std::string where = util::at(f.path(), line);
+  return each_line(f, begin, end, [&](std::string_view text, const std::string& where) {
     check_text_utf8(text, where);
     fn(json{{"text", std::string(text)}}, where);
-    ++n;
-  }
-  return n;
+  });
 }
 
 // Paragraphs: runs of non-blank lines joined with "\n". A range that starts inside a paragraph
