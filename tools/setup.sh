@@ -24,7 +24,7 @@ packages=(
   # reference tokenizer for the tests only (npm package `tokenizers`, HF's Rust implementation)
   nodejs npm
   # misc tools the scripts use
-  jq python3 gzip
+  jq python3 gzip bc
 )
 
 missing=()
