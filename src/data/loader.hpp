@@ -1,0 +1,61 @@
+// Serves [B, T] training batches of a prepared corpus to one data-parallel rank: a seeded shuffle
+// per epoch shared by all ranks, rank r taking every dp_size-th sample of it (disjoint shards of
+// equal length), SFT samples packed several to a row with attention kept inside each sample
+// (segment ids, positions restarting) or one per row, labels -100 where there is no loss. The
+// cursor (epoch, position, seed) restores exactly the batches an uninterrupted run would see.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "data/corpus.hpp"
+
+namespace medgpt::data {
+
+struct LoaderOptions {
+  std::size_t rows = 8;           // B: sequences per batch on this rank
+  std::size_t seq_len = 1024;     // T
+  bool packing = true;            // sft: several samples per row
+  std::uint64_t seed = 42;
+  int dp_rank = 0, dp_size = 1;
+  std::int32_t pad_id = 0;
+};
+
+// Row-major [rows, seq_len] arrays.
+struct Batch {
+  std::size_t rows = 0, seq_len = 0;
+  std::vector<std::int64_t> ids, labels, positions, segment_ids;
+  std::vector<std::uint8_t> attention_mask;  // 1 = real token
+  std::int64_t label_tokens = 0;             // labels != -100 (for the loss normaliser)
+  std::vector<std::int64_t> samples;         // corpus sample indices in the batch, in order
+};
+
+struct LoaderCursor {
+  std::int64_t epoch = 0, position = 0;  // position: samples of this rank's epoch order consumed
+  std::uint64_t seed = 0;
+  int dp_size = 1;
+};
+
+class Loader {
+ public:
+  // kind: Pt (samples = the corpus' blocks) or Sft (samples = conversations).
+  Loader(const TokenArrays& corpus, Kind kind, LoaderOptions opt);
+  Batch next();
+  LoaderCursor cursor() const;
+  // util::Error when the cursor was saved with another dp size or seed.
+  void restore(const LoaderCursor& c);
+  std::size_t samples_per_rank() const { return per_rank_; }
+
+ private:
+  void start_epoch(std::int64_t epoch);
+  std::size_t sample_size(std::int64_t s) const;
+
+  const TokenArrays& corpus_;
+  Kind kind_;
+  LoaderOptions opt_;
+  std::size_t count_ = 0, per_rank_ = 0;
+  std::vector<std::int64_t> order_;  // this rank's samples for the current epoch
+  std::int64_t epoch_ = 0, position_ = 0;
+};
+
+}  // namespace medgpt::data
