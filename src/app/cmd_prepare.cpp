@@ -204,6 +204,10 @@ int run_prepare(const po::variables_map& vm) {
     const std::size_t b = std::max(lo, start[i]), e = std::min(hi, start[i + 1]);
     if (b >= e) continue;
     std::int64_t line_key = 0;
+    const data::BadLineFn skip_line = [&](const util::Error& err) {
+      if (mine.skipped_at.size() < 5) mine.skipped_at.push_back(err.what());
+      ++mine.skipped;
+    };
     try {
       data::for_each_record_in(*opened[i], o.kind, o.doc_sep, b - start[i], e - start[i], [&](const nlohmann::json& rec, const std::string& where) {
         ++line_key;
@@ -233,11 +237,10 @@ int run_prepare(const po::variables_map& vm) {
           ++mine.records;
         } catch (const util::Error& err) {
           if (!o.skip_bad) throw;
-          if (mine.skipped_at.size() < 5) mine.skipped_at.push_back(err.what());
-          ++mine.skipped;
+          skip_line(err);
         }
         if ((mine.records & 255) == 0) progress.update(static_cast<double>(mine.records), std::to_string(mine.records) + " records");
-      });
+      }, o.skip_bad ? &skip_line : nullptr);
     } catch (const util::Error& err) {
       // Earliest in input order: the file, then the record's position in this rank's share.
       error_key = static_cast<std::int64_t>(i) << 40 | static_cast<std::int64_t>(r) << 32 | line_key;

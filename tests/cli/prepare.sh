@@ -37,8 +37,9 @@ for np in 1 2; do
     '[[ $rc -ne 0 && $(grep -c . "$work/err") -eq 1 ]] && grep -q "^medgpt: error: .*bad.jsonl:1500: conversations\[1\]: two user turns in a row" "$work/err"'
   check "bad record, $np rank(s): no corpus left" '! compgen -G "$work/bad.h5*" > /dev/null'
 done
+sed -i '2000s/.*/{"conversations": [oops/' "$work/bad.jsonl"  # and a line that is not JSON
 mpi 2 "$MEDGPT" prepare --kind sft --input "$work/bad.jsonl" --tokenizer "$tok" --output "$work/skip.h5" --skip-bad-records 2> "$work/log"
-check "--skip-bad-records: 2365 records written, 1 skipped" 'grep -q "2365 records .* skipped 1 bad records" "$work/log" && [[ -f "$work/skip.h5" ]]'
+check "--skip-bad-records: 2364 records written, 2 skipped (bad turns, bad JSON)" 'grep -q "2364 records .* skipped 2 bad records" "$work/log" && [[ -f "$work/skip.h5" ]]'
 "$MEDGPT" prepare --kind sft --input "$data/sft" --tokenizer "$tok" --template no-such-template --output "$work/x.h5" 2> "$work/err"
 check "unknown template named" 'grep -q "no-such-template" "$work/err"'
 "$MEDGPT" data inspect --input "$work/sft1.h5" --tokenizer "$tok" --sample 1 > "$work/inspect" 2>&1

@@ -62,8 +62,18 @@ std::size_t each_line(const RecordFile& f, std::size_t begin, std::size_t end, F
   return n;
 }
 
-std::size_t jsonl_records(const RecordFile& f, std::size_t begin, std::size_t end, const RecordFn& fn) {
-  return each_line(f, begin, end, [&](std::string_view text, const std::string& where) { fn(parse_record_line(text, where), where); });
+std::size_t jsonl_records(const RecordFile& f, std::size_t begin, std::size_t end, const RecordFn& fn, const BadLineFn* on_bad) {
+  return each_line(f, begin, end, [&](std::string_view text, const std::string& where) {
+    nlohmann::json record;
+    try {
+      record = parse_record_line(text, where);
+    } catch (const util::Error& e) {
+      if (!on_bad) throw;
+      (*on_bad)(e);  // one bad line of a JSONL file does not spoil the lines after it
+      return;
+    }
+    fn(record, where);
+  });
 }
 
 std::size_t text_lines(const RecordFile& f, std::size_t begin, std::size_t end, const RecordFn& fn) {
@@ -183,7 +193,7 @@ std::size_t json_array(const RecordFile& f, std::size_t begin, std::size_t end, 
 }  // namespace
 
 std::size_t for_each_record_in(const RecordFile& file, Kind kind, PtDocSep sep, std::size_t begin, std::size_t end,
-                               const RecordFn& fn) {
+                               const RecordFn& fn, const BadLineFn* on_bad) {
   end = std::min(end, file.bytes().size());
   switch (file.format()) {
     case FileFormat::Text:
@@ -196,7 +206,7 @@ std::size_t for_each_record_in(const RecordFile& file, Kind kind, PtDocSep sep, 
     case FileFormat::JsonLines:
       break;
   }
-  return jsonl_records(file, begin, end, fn);
+  return jsonl_records(file, begin, end, fn, on_bad);
 }
 
 void for_each_record(const std::string& path, Kind kind, PtDocSep sep, const RecordFn& fn) {
