@@ -8,9 +8,8 @@ medgpt="${MEDGPT_BUILD_DIR:-$root/build}/medgpt"
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 tok="${1:-}"
 if [[ -z "$tok" ]]; then
-  tok="$work/qwen3"; mkdir -p "$tok"
-  gzip -dc "$root/tests/fixtures/tokenizers/qwen3_tokenizer.json.gz" > "$tok/tokenizer.json"
-  cp "$root/tests/fixtures/tokenizers/qwen3_tokenizer_config.json" "$tok/tokenizer_config.json"
+  tok="$work/qwen3"
+  "$root/tools/unpack-tokenizer.sh" qwen3 "$tok"
 fi
 # 50 MB: generated mixed texts plus the bundled encyclopedia, as JSONL {"text"} lines.
 node "$root/tests/reference/gen_texts.mjs" --count 200000 --seed 11 > "$work/corpus.jsonl"

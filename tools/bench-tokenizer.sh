@@ -10,9 +10,8 @@ ref="$root/tests/reference"
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 tok="${1:-}"
 if [[ -z "$tok" ]]; then
-  tok="$work/qwen3"; mkdir -p "$tok"
-  gzip -dc "$root/tests/fixtures/tokenizers/qwen3_tokenizer.json.gz" > "$tok/tokenizer.json"
-  cp "$root/tests/fixtures/tokenizers/qwen3_tokenizer_config.json" "$tok/tokenizer_config.json"
+  tok="$work/qwen3"
+  "$root/tools/unpack-tokenizer.sh" qwen3 "$tok"
 fi
 node "$ref/gen_texts.mjs" --count 120000 --seed 7 > "$work/corpus.jsonl"
 for _ in $(seq 20); do jq -cR '{text: .}' "$root/inputs/data/medical_corpus.txt"; done >> "$work/corpus.jsonl"

@@ -30,9 +30,7 @@ else
 fi
 
 echo "== 3. extend Qwen3's tokenizer with the domain tokens"
-mkdir -p "$out/qwen3"
-gzip -dc "$root/tests/fixtures/tokenizers/qwen3_tokenizer.json.gz" > "$out/qwen3/tokenizer.json"
-cp "$root/tests/fixtures/tokenizers/qwen3_tokenizer_config.json" "$out/qwen3/tokenizer_config.json"
+"$root/tools/unpack-tokenizer.sh" qwen3 "$out/qwen3"
 "$medgpt" tokenizer extend --base "$out/qwen3" --add "$out/domain_tokenizer" --output "$out/qwen3_medical" --corpus "$corpus"
 
 echo "== 4. prepare the bundled pt and sft data (2 ranks) and inspect the sft corpus"

@@ -9,10 +9,8 @@ EncodedSample encode_sft(const Tokenizer& tok, const ChatTemplate& tmpl, const S
   std::size_t pos = 0;
   auto piece = [&](std::size_t b, std::size_t e, bool trained) {
     if (e <= b) return;
-    const std::size_t before = s.ids.size();
     tok.encode(std::string_view(chat.text).substr(b, e - b), /*add_special_tokens=*/false, s.ids);
     s.mask.resize(s.ids.size(), trained || opt.train_on_inputs ? 1 : 0);
-    (void)before;
   };
   for (const auto& [b, e] : chat.assistant_spans) {
     piece(pos, b, false);
