@@ -23,8 +23,8 @@ packages=(
   zlib1g-dev libssl-dev
   # reference tokenizer for the tests only (npm package `tokenizers`, HF's Rust implementation)
   nodejs npm
-  # misc tools the scripts use
-  jq python3 gzip bc
+  # misc tools the scripts use; gnuplot for tools/plot-metrics
+  jq python3 gzip bc gnuplot-nox
 )
 
 missing=()
@@ -59,7 +59,8 @@ fi
 # Test-time reference implementations (npm registry): Hugging Face `tokenizers` (Rust, Node binding)
 # and `@huggingface/jinja`, pinned by tests/reference/package-lock.json.
 ref_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/reference"
-if [[ ! -d "$ref_dir/node_modules/tokenizers" || ! -d "$ref_dir/node_modules/@huggingface/jinja" ]]; then
+if [[ ! -d "$ref_dir/node_modules/tokenizers" || ! -d "$ref_dir/node_modules/@huggingface/jinja" ||
+      ! -d "$ref_dir/node_modules/protobufjs" || ! -d "$ref_dir/node_modules/crc-32" ]]; then
   echo "setup: npm ci in tests/reference" >&2
   (cd "$ref_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi

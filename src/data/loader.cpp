@@ -11,7 +11,7 @@ Loader::Loader(const TokenArrays& corpus, Kind kind, LoaderOptions opt) : corpus
   if (kind != Kind::Pt && kind != Kind::Sft) util::fail("loader", "serves pt and sft corpora", "use a pt or sft corpus");
   if (opt_.dp_size < 1 || opt_.dp_rank < 0 || opt_.dp_rank >= opt_.dp_size) util::fail("loader", "bad dp rank/size", "check the grid");
   if (opt_.rows == 0 || opt_.seq_len == 0) util::fail("loader", "rows and seq_len must be positive", "check the batch options");
-  count_ = kind == Kind::Pt ? (corpus.blocks.empty() ? 0 : corpus.blocks.size() - 1) : corpus.size();
+  count_ = sample_count(corpus, kind);
   // Equal shards keep the ranks in step: the last count % dp_size samples of an epoch are left out.
   per_rank_ = count_ / static_cast<std::size_t>(opt_.dp_size);
   if (per_rank_ == 0)
@@ -32,22 +32,65 @@ void Loader::start_epoch(std::int64_t epoch) {
   for (std::size_t k = 0; k < per_rank_; ++k) order_.push_back(perm[k * static_cast<std::size_t>(opt_.dp_size) + static_cast<std::size_t>(opt_.dp_rank)]);
 }
 
-std::size_t Loader::sample_size(std::int64_t s) const {
-  const auto i = static_cast<std::size_t>(s);
-  const auto& off = kind_ == Kind::Pt ? corpus_.blocks : corpus_.offsets;
-  return std::min<std::size_t>(off[i + 1] - off[i], opt_.seq_len);
-}
+namespace {
 
-Batch Loader::next() {
+Batch empty_batch(std::size_t rows, std::size_t seq_len, std::int32_t pad_id) {
   Batch b;
-  b.rows = opt_.rows;
-  b.seq_len = opt_.seq_len;
-  const std::size_t n = b.rows * b.seq_len;
-  b.ids.assign(n, opt_.pad_id);
+  b.rows = rows;
+  b.seq_len = seq_len;
+  const std::size_t n = rows * seq_len;
+  b.ids.assign(n, pad_id);
   b.labels.assign(n, -100);
   b.positions.assign(n, 0);
   b.segment_ids.assign(n, -1);
   b.attention_mask.assign(n, 0);
+  return b;
+}
+
+// Writes the first `len` tokens of sample `s` into `row` from column `used`, as segment `segment`.
+void put_sample(Batch& b, std::size_t row, std::size_t used, std::int64_t segment, const TokenArrays& corpus, Kind kind,
+                std::int64_t s, std::size_t len) {
+  const auto& off = kind == Kind::Pt ? corpus.blocks : corpus.offsets;
+  const std::size_t start = off[static_cast<std::size_t>(s)];
+  for (std::size_t t = 0; t < len; ++t) {
+    const std::size_t at = row * b.seq_len + used + t;
+    const std::uint32_t tok = corpus.tokens[start + t];
+    b.ids[at] = tok;
+    // Token t is predicted from t - 1 of the same sample: a sample's first token has no label,
+    // so a packed row never trains one sample's last token to predict the next sample.
+    const bool trained = t > 0 && (kind == Kind::Pt || corpus.loss_mask[start + t] != 0);
+    b.labels[at] = trained ? static_cast<std::int64_t>(tok) : -100;
+    b.label_tokens += trained ? 1 : 0;
+    b.positions[at] = static_cast<std::int64_t>(t);
+    b.segment_ids[at] = segment;
+    b.attention_mask[at] = 1;
+  }
+  b.samples.push_back(s);
+}
+
+std::size_t sample_length(const TokenArrays& corpus, Kind kind, std::int64_t s, std::size_t seq_len) {
+  const auto i = static_cast<std::size_t>(s);
+  const auto& off = kind == Kind::Pt ? corpus.blocks : corpus.offsets;
+  return std::min<std::size_t>(off[i + 1] - off[i], seq_len);
+}
+
+}  // namespace
+
+std::size_t Loader::sample_size(std::int64_t s) const { return sample_length(corpus_, kind_, s, opt_.seq_len); }
+
+std::size_t sample_count(const TokenArrays& corpus, Kind kind) {
+  return kind == Kind::Pt ? (corpus.blocks.empty() ? 0 : corpus.blocks.size() - 1) : corpus.size();
+}
+
+Batch batch_of(const TokenArrays& corpus, Kind kind, const std::vector<std::int64_t>& samples, std::size_t seq_len, std::int32_t pad_id) {
+  Batch b = empty_batch(samples.size(), seq_len, pad_id);
+  for (std::size_t row = 0; row < samples.size(); ++row)
+    put_sample(b, row, 0, 0, corpus, kind, samples[row], sample_length(corpus, kind, samples[row], seq_len));
+  return b;
+}
+
+Batch Loader::next() {
+  Batch b = empty_batch(opt_.rows, opt_.seq_len, opt_.pad_id);
   for (std::size_t row = 0; row < b.rows; ++row) {
     std::size_t used = 0;
     std::int64_t segment = 0;
@@ -57,22 +100,7 @@ Batch Loader::next() {
       const std::size_t len = sample_size(s);
       // A row takes one sample, or (packing SFT) as many whole samples as fit.
       if (used > 0 && (kind_ == Kind::Pt || !opt_.packing || used + len > b.seq_len)) break;
-      const auto& off = kind_ == Kind::Pt ? corpus_.blocks : corpus_.offsets;
-      const std::size_t start = off[static_cast<std::size_t>(s)];
-      for (std::size_t t = 0; t < len; ++t) {
-        const std::size_t at = row * b.seq_len + used + t;
-        const std::uint32_t tok = corpus_.tokens[start + t];
-        b.ids[at] = tok;
-        // Token t is predicted from t - 1 of the same sample: a sample's first token has no label,
-        // so a packed row never trains one sample's last token to predict the next sample.
-        const bool trained = t > 0 && (kind_ == Kind::Pt || corpus_.loss_mask[start + t] != 0);
-        b.labels[at] = trained ? static_cast<std::int64_t>(tok) : -100;
-        b.label_tokens += trained ? 1 : 0;
-        b.positions[at] = static_cast<std::int64_t>(t);
-        b.segment_ids[at] = segment;
-        b.attention_mask[at] = 1;
-      }
-      b.samples.push_back(s);
+      put_sample(b, row, used, segment, corpus_, kind_, s, len);
       used += len;
       ++segment;
       ++position_;
@@ -80,6 +108,20 @@ Batch Loader::next() {
     }
   }
   return b;
+}
+
+std::size_t Loader::rows_per_epoch() const {
+  if (kind_ == Kind::Pt || !opt_.packing) return per_rank_;
+  std::size_t rows = 0, used = 0;
+  for (const std::int64_t s : order_) {
+    const std::size_t len = sample_size(s);
+    if (used == 0 || used + len > opt_.seq_len) {
+      ++rows;
+      used = 0;
+    }
+    used += len;
+  }
+  return rows;
 }
 
 LoaderCursor Loader::cursor() const { return {epoch_, position_, opt_.seed, opt_.dp_size}; }

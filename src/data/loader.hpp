@@ -36,6 +36,11 @@ struct LoaderCursor {
   int dp_size = 1;
 };
 
+// Samples in a corpus: pt blocks or sft conversations.
+std::size_t sample_count(const TokenArrays& corpus, Kind kind);
+// One sample per row, in the given order, cut to seq_len (evaluation).
+Batch batch_of(const TokenArrays& corpus, Kind kind, const std::vector<std::int64_t>& samples, std::size_t seq_len, std::int32_t pad_id);
+
 class Loader {
  public:
   // kind: Pt (samples = the corpus' blocks) or Sft (samples = conversations).
@@ -45,6 +50,8 @@ class Loader {
   // util::Error when the cursor was saved with another dp size or seed.
   void restore(const LoaderCursor& c);
   std::size_t samples_per_rank() const { return per_rank_; }
+  // Rows this rank's share of the current epoch fills (packing fits several SFT samples in a row).
+  std::size_t rows_per_epoch() const;
 
  private:
   void start_epoch(std::int64_t epoch);

@@ -238,6 +238,11 @@ at::Tensor Transformer::row_parallel(const Linear& l, const at::Tensor& x) const
   return l.with_adapter(l.bias.defined() ? y + l.bias : y, x);
 }
 
+at::Tensor add_neftune_noise(const at::Tensor& emb, double alpha) {
+  const double mag = alpha / std::sqrt(static_cast<double>(emb.size(-2) * emb.size(-1)));
+  return emb + at::empty_like(emb).uniform_(-mag, mag);
+}
+
 at::Tensor Transformer::hidden(const at::Tensor& ids, const ForwardInputs& in) const {
   const std::int64_t B = ids.size(0), T = ids.size(1);
   at::Tensor positions = in.positions.defined() ? in.positions : at::arange(T, at::kLong).unsqueeze(0).expand({B, T});
@@ -258,6 +263,7 @@ at::Tensor Transformer::hidden(const at::Tensor& ids, const ForwardInputs& in) c
   at::Tensor mask = at::zeros(allowed.sizes(), at::TensorOptions().dtype(dtype_)).masked_fill(allowed.logical_not(), neg);
 
   at::Tensor x = tp_ ? dist::vocab_parallel_embedding(ids, embed_, vocab_start(), *tp_) : at::embedding(embed_, ids);
+  if (in.neftune_alpha > 0) x = add_neftune_noise(x, in.neftune_alpha);
   const bool recompute = checkpointing_ && at::GradMode::is_enabled();
   for (std::size_t i = 0; i < blocks_.size(); ++i)
     x = recompute ? checkpointed_block(*this, i, x, cos, sin, mask) : block(i, x, cos, sin, mask);

@@ -43,6 +43,8 @@ struct ForwardInputs {
   at::Tensor positions;       // [B, T] int64; default 0..T-1
   at::Tensor attention_mask;  // [B, T] 1 = real token, 0 = padding; default all real
   at::Tensor segment_ids;     // [B, T] packed samples: attention stays inside equal ids
+  // NEFTune (training only): uniform noise of magnitude alpha / sqrt(T * hidden) on the embeddings.
+  double neftune_alpha = 0;
 };
 
 class Transformer {
@@ -122,6 +124,10 @@ class Transformer {
 // Checks that `weights` are exactly the parameters `config` describes (names and shapes; a tied
 // model may also carry lm_head.weight). util::Error names the tensor.
 void validate_weights(const ModelConfig& config, const NamedTensors& weights, const std::string& where);
+
+// NEFTune: emb + Uniform(-m, m) noise with m = alpha / sqrt(T * hidden), T the padded length of
+// this batch (specs/algorithms.md §2).
+at::Tensor add_neftune_noise(const at::Tensor& emb, double alpha);
 
 // The dtype named by --dtype / config.json ("fp32", "float32", "bf16", "bfloat16", "fp16", "float16").
 at::ScalarType parse_dtype(const std::string& name);

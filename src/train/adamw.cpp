@@ -4,6 +4,9 @@
 #include <cctype>
 #include <cmath>
 
+#include "train/flat_params.hpp"
+#include "util/error.hpp"
+
 namespace medgpt::train {
 
 bool decays(const std::string& name) {
@@ -21,38 +24,44 @@ bool decays(const std::string& name) {
   return true;
 }
 
-AdamW::AdamW(std::vector<std::pair<std::string, at::Tensor>> params, AdamWOptions opt) : opt_(opt) {
-  for (auto& [name, p] : params) {
-    if (!p.requires_grad()) continue;
-    const auto f32 = p.options().dtype(at::kFloat);
-    slots_.push_back({name, p, at::zeros(p.sizes(), f32), at::zeros(p.sizes(), f32), opt.decay_all || decays(name)});
+AdamW::AdamW(const FlatParams& flat, AdamWOptions opt, std::int64_t lo, std::int64_t hi)
+    : opt_(opt), lo_(lo), hi_(hi < 0 ? flat.padded() : hi) {
+  if (lo_ < 0 || lo_ > hi_ || hi_ > flat.padded()) util::fail("AdamW", "range outside the parameter vector", "internal error");
+  m_ = at::zeros({hi_ - lo_}, at::kFloat);
+  v_ = at::zeros({hi_ - lo_}, at::kFloat);
+  for (const FlatSegment& s : flat.segments()) {
+    const std::int64_t b = std::max(lo_, s.offset), e = std::min(hi_, s.offset + s.numel);
+    if (s.decay && b < e) {
+      if (!decayed_.empty() && decayed_.back().second == b - lo_) decayed_.back().second = e - lo_;
+      else decayed_.emplace_back(b - lo_, e - lo_);
+    }
   }
 }
 
-void AdamW::step(double lr) {
+void AdamW::step(FlatParams& flat, double lr) {
   at::NoGradGuard no_grad;
   ++t_;
+  const std::int64_t n = hi_ - lo_;
+  if (n == 0) return;
+  at::Tensor p = flat.master.narrow(0, lo_, n);
+  const at::Tensor g = flat.grad.narrow(0, lo_, n);
   const double bc1 = 1.0 - std::pow(opt_.beta1, static_cast<double>(t_));
   const double bc2 = 1.0 - std::pow(opt_.beta2, static_cast<double>(t_));
-  for (auto& s : slots_) {
-    const at::Tensor g = s.param.grad();
-    if (!g.defined()) continue;
-    at::Tensor p = s.param.scalar_type() == at::kFloat ? s.param : s.param.to(at::kFloat);
-    const at::Tensor gf = g.to(at::kFloat);
-    if (s.decay && opt_.weight_decay != 0) p.mul_(1.0 - lr * opt_.weight_decay);
-    s.m.lerp_(gf, 1.0 - opt_.beta1);
-    s.v.mul_(opt_.beta2).addcmul_(gf, gf, 1.0 - opt_.beta2);
-    const at::Tensor denom = (s.v.sqrt() / std::sqrt(bc2)).add_(opt_.eps);
-    p.addcdiv_(s.m, denom, -lr / bc1);
-    if (!p.is_same(s.param)) s.param.copy_(p);
-  }
+  if (opt_.weight_decay != 0)
+    for (const auto& [b, e] : decayed_) p.narrow(0, b, e - b).mul_(1.0 - lr * opt_.weight_decay);
+  m_.lerp_(g, 1.0 - opt_.beta1);
+  v_.mul_(opt_.beta2).addcmul_(g, g, 1.0 - opt_.beta2);
+  const at::Tensor denom = (v_.sqrt() / std::sqrt(bc2)).add_(opt_.eps);
+  p.addcdiv_(m_, denom, -lr / bc1);
 }
 
-void AdamW::zero_grad() {
-  for (auto& s : slots_) {
-    at::Tensor g = s.param.grad();
-    if (g.defined()) g.zero_();
-  }
+void AdamW::set_state(const at::Tensor& m, const at::Tensor& v, std::int64_t steps) {
+  if (m.numel() != m_.numel() || v.numel() != v_.numel())
+    util::fail("optimizer state", "holds " + std::to_string(m.numel()) + " elements, this run's shard has " + std::to_string(m_.numel()),
+               "resume with the same model, trainable parameters and data-parallel layout");
+  m_.copy_(m.reshape({-1}));
+  v_.copy_(v.reshape({-1}));
+  t_ = steps;
 }
 
 }  // namespace medgpt::train

@@ -1,5 +1,6 @@
 #include "util/atomic_file.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -37,6 +38,15 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   AtomicFile f(path);
   f.stream().write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   f.commit();
+}
+
+void fsync_path(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) util::fail(path, std::string("cannot open to sync: ") + std::strerror(errno), "check the file system");
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) util::fail(path, std::string("fsync failed: ") + std::strerror(err), "check the file system (full or read-only?)");
 }
 
 }  // namespace medgpt::util

@@ -25,6 +25,9 @@ class AtomicFile {
   bool committed_ = false;
 };
 
+// fsync of a file or directory (durability of a checkpoint before its COMMITTED marker).
+void fsync_path(const std::string& path);
+
 // Writes `bytes` to `path` atomically.
 void write_file_atomic(const std::string& path, const std::string& bytes);
 

@@ -10,6 +10,7 @@
 #include "model/safetensors.hpp"
 #include "model/transformer.hpp"
 #include "train/adamw.hpp"
+#include "train/flat_params.hpp"
 #include "util/json.hpp"
 
 using namespace medgpt;
@@ -95,8 +96,12 @@ TEST_P(ModelFixture, LogitsLossGradientsAndOneAdamWStep) {
       mine[i].second.mutable_grad().copy_(f.tensors.at("grad." + mine[i].first));         // transformers'
     }
   }
-  train::AdamW adam(m.named_parameters(), opt);
-  adam.step();
+  // The flat optimizer the trainer uses: parameters become views of the master vector, the
+  // gradients set above are carried into the gradient vector.
+  const std::vector<int> whole(m.named_parameters().size(), -1);
+  train::FlatParams flat(m.named_parameters(), whole, 1, /*decay_all=*/true);
+  train::AdamW adam(flat, opt);
+  adam.step(flat, opt.lr);
   for (const auto& [name, p] : m.named_parameters()) {
     SCOPED_TRACE(name);
     EXPECT_LE(max_abs_diff(p, f.tensors.at("param_after_step." + name)), 1e-5);
@@ -109,8 +114,9 @@ TEST_P(ModelFixture, LogitsLossGradientsAndOneAdamWStep) {
   const double want = f.ref.at("loss_after_1_adamw_step").get<double>();
   EXPECT_NEAR(loss_of(m), want, 1e-5);
   EXPECT_LE(max_abs_diff(m.logits(ids), f.tensors.at("logits_after_step")), 1e-4);
-  train::AdamW adam_own(own.named_parameters(), opt);
-  adam_own.step();
+  train::FlatParams flat_own(own.named_parameters(), whole, 1, true);
+  train::AdamW adam_own(flat_own, opt);
+  adam_own.step(flat_own, opt.lr);
   EXPECT_NEAR(loss_of(own), want, 1e-3);
 }
 
@@ -131,9 +137,17 @@ TEST(AdamW, OneStepByHand) {
   train::AdamWOptions opt;
   opt.lr = 1e-3;
   opt.weight_decay = 0.01;
-  train::AdamW adam({{"w.weight", p}}, opt);
-  adam.step();
+  train::FlatParams flat({{"w.weight", p}}, {-1}, 1);
+  train::AdamW adam(flat, opt);
+  adam.step(flat, opt.lr);
   EXPECT_NEAR(p.item<double>(), 0.99899000002, 1e-7);
+  // A bias gets no decay: 1 - 1e-3 * sign(0.5) = 0.999 (plus the eps effect).
+  at::Tensor b = at::ones({1}, at::kFloat).requires_grad_(true);
+  b.mutable_grad() = at::full({1}, 0.5, at::kFloat);
+  train::FlatParams flat_b({{"w.bias", b}}, {-1}, 1);
+  train::AdamW adam_b(flat_b, opt);
+  adam_b.step(flat_b, opt.lr);
+  EXPECT_NEAR(b.item<double>(), 1.0 - 1e-3 * 0.5 / (0.5 + 1e-8), 1e-7);
 }
 
 INSTANTIATE_TEST_SUITE_P(HfTiny, ModelFixture, ::testing::Values("tiny_qwen2", "tiny_qwen3", "tiny_llama"));

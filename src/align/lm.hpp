@@ -1,0 +1,28 @@
+// Pretraining and SFT objective: next-token cross-entropy summed over the label tokens (-100
+// elsewhere: prompts, padding, each packed sample's first token) and divided by the label tokens
+// of the whole global batch (transformers >= 4.46, specs/algorithms.md §1).
+#pragma once
+
+#include "model/transformer.hpp"
+#include "train/objective.hpp"
+
+namespace medgpt::align {
+
+class LmObjective : public train::Objective {
+ public:
+  // packed: rows may hold several samples (attention kept inside each, positions restarting).
+  LmObjective(const model::Transformer& model, bool packed, double neftune_alpha = 0)
+      : model_(model), packed_(packed), neftune_alpha_(neftune_alpha) {}
+  double items(const data::Batch& b) const override { return static_cast<double>(b.label_tokens); }
+  at::Tensor loss(const data::Batch& b, double normalizer, bool training) override;
+
+ private:
+  const model::Transformer& model_;
+  bool packed_;
+  double neftune_alpha_;
+};
+
+// A batch's [rows, seq_len] arrays as int64 tensors.
+at::Tensor batch_tensor(const std::vector<std::int64_t>& v, const data::Batch& b);
+
+}  // namespace medgpt::align

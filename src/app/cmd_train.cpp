@@ -1,0 +1,373 @@
+// `medgpt train --stage pt|sft`: the model (a Hugging Face folder, a medgpt checkpoint, or a
+// config.json from scratch), full fine-tuning or LoRA/QLoRA, the data (prepared .h5 corpora, or raw
+// files prepared once and cached under OUT/data/), then train::Trainer; OUT/final/ at the end.
+// Everything that can be wrong with the set-up is checked before the first step.
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <filesystem>
+#include <sstream>
+
+#include "align/lm.hpp"
+#include "app/command.hpp"
+#include "app/prepare_corpus.hpp"
+#include "data/corpus.hpp"
+#include "data/readers/readers.hpp"
+#include "data/tokenizer/tokenizer.hpp"
+#include "dist/agreement.hpp"
+#include "dist/grid.hpp"
+#include "model/checkpoint.hpp"
+#include "model/lora.hpp"
+#include "model/nf4.hpp"
+#include "model/safetensors.hpp"
+#include "model/transformer.hpp"
+#include "train/flat_params.hpp"
+#include "train/run_checkpoint.hpp"
+#include "train/trainer.hpp"
+#include "util/atomic_file.hpp"
+#include "util/error.hpp"
+#include "util/json.hpp"
+#include "util/log.hpp"
+#include "util/sha256.hpp"
+#include "util/signals.hpp"
+
+namespace medgpt::app {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// The effective options as INI-style text (recorded in every checkpoint).
+std::string options_text(const po::variables_map& vm) {
+  std::ostringstream s;
+  for (const auto& [key, v] : vm) {
+    const boost::any& a = v.value();
+    s << key << " = ";
+    if (const auto* x = boost::any_cast<std::string>(&a)) s << *x;
+    else if (const auto* x = boost::any_cast<std::int64_t>(&a)) s << *x;
+    else if (const auto* x = boost::any_cast<int>(&a)) s << *x;
+    else if (const auto* x = boost::any_cast<double>(&a)) s << *x;
+    else if (const auto* x = boost::any_cast<bool>(&a)) s << (*x ? "true" : "false");
+    else if (const auto* x = boost::any_cast<std::uint64_t>(&a)) s << *x;
+    else if (const auto* x = boost::any_cast<std::vector<std::string>>(&a))
+      for (std::size_t i = 0; i < x->size(); ++i) s << (i ? " " : "") << (*x)[i];
+    s << "\n";
+  }
+  return s.str();
+}
+
+bool is_corpus(const std::string& path) { return fs::path(path).extension() == ".h5"; }
+
+// OUT/model-files/: config.json (vocabulary after any resize, dtype) and the tokenizer files that
+// every checkpoint and the final model carry.
+std::string write_model_files(const std::string& out, const std::string& model_dir, const std::string& tokenizer_dir,
+                              const model::ModelConfig& config, const std::string& dtype_label) {
+  const std::string dir = out + "/model-files";
+  fs::create_directories(dir);
+  if (!model_dir.empty()) model::copy_side_files(model_dir, dir);
+  if (!tokenizer_dir.empty() && tokenizer_dir != model_dir)
+    for (const char* f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"})
+      if (fs::exists(fs::path(tokenizer_dir) / f)) fs::copy_file(fs::path(tokenizer_dir) / f, fs::path(dir) / f, fs::copy_options::overwrite_existing);
+  nlohmann::ordered_json c = config.raw;
+  c["vocab_size"] = config.vocab_size;
+  c["torch_dtype"] = dtype_label;
+  if (c.contains("dtype")) c["dtype"] = dtype_label;
+  util::write_file_atomic(dir + "/config.json", c.dump(2) + "\n");
+  return dir;
+}
+
+std::string tokenizer_dir_of(const std::string& path) {
+  return util::is_directory(path) ? path : fs::path(path).parent_path().string();
+}
+
+// A corpus for `kind` from --data.train/--data.valid: a prepared .h5, or raw files prepared into
+// OUT/data/<kind>-<key>.h5, keyed by the sources' sha256, the tokenizer and the options.
+std::string resolve_corpus(dist::Comm& world, const std::vector<std::string>& inputs, PrepareOptions o, const std::string& tok_path,
+                           const std::string& template_name, const std::string& out, const std::string& option) {
+  if (inputs.size() == 1 && is_corpus(inputs[0])) {
+    if (!util::file_exists(inputs[0])) util::fail(option, inputs[0] + ": no such corpus", "run medgpt prepare, or pass the raw files");
+    return inputs[0];
+  }
+  for (const auto& in : inputs)
+    if (is_corpus(in)) util::fail(option, in + " is a prepared corpus mixed with other inputs", "pass one .h5 corpus, or raw files only");
+  const std::vector<std::string> files = data::expand_record_inputs(inputs, o.kind);
+  std::string key = std::string(data::to_string(o.kind)) + "|" + util::sha256_file(tok_path) + "|" + template_name + "|" +
+                    std::to_string(o.max_length) + "|" + std::to_string(o.block_size) + "|" + o.validation_split + "|" +
+                    std::to_string(o.seed) + "|" + std::to_string(o.train_on_inputs) + "|" + data::to_string(o.doc_sep);
+  for (const auto& f : files) key += "|" + fs::path(f).filename().string() + ":" + util::sha256_file(f);
+  const std::string path = out + "/data/" + data::to_string(o.kind) + "-" + util::sha256_hex(key).substr(0, 16) + ".h5";
+  if (util::file_exists(path)) {
+    util::log("data: reusing " + path + " (prepared earlier from the same sources)");
+    return path;
+  }
+  if (world.rank() == 0) fs::create_directories(out + "/data");
+  world.barrier();
+  prepare_corpus(world, o, inputs, tok_path, template_name, path);
+  world.barrier();
+  return path;
+}
+
+void check_tokens(const data::TokenArrays& c, std::int64_t vocab, const std::string& path) {
+  std::uint32_t top = 0;
+  for (std::uint32_t t : c.tokens) top = std::max(top, t);
+  if (!c.tokens.empty() && static_cast<std::int64_t>(top) >= vocab)
+    util::fail(path, "holds token id " + std::to_string(top) + " but the model's vocabulary has " + std::to_string(vocab) + " rows",
+               "prepare the data with the model's tokenizer, or pass --model.resize_vocab auto after a tokenizer extension");
+}
+
+int run_train(const po::variables_map& vm) {
+  // ---- options (checked before any work) ----
+  const std::string stage = required(vm, "stage");
+  if (stage != "pt" && stage != "sft") util::fail("--stage", "\"" + stage + "\" is not a stage of medgpt train yet", "use pt or sft");
+  const data::Kind kind = stage == "pt" ? data::Kind::Pt : data::Kind::Sft;
+  const std::string out = fs::absolute(required(vm, "output-dir")).lexically_normal().string();
+  const std::string precision = vm["train.precision"].as<std::string>();
+  if (precision != "fp32" && precision != "bf16") util::fail("--train.precision", "\"" + precision + "\" is not fp32 or bf16", "use fp32 or bf16");
+  const at::ScalarType dtype = precision == "bf16" ? at::kBFloat16 : at::kFloat;
+  const bool qlora = flag(vm, "qlora.enabled"), lora = qlora || flag(vm, "lora.enabled");
+  const std::string model_path = vm.count("model.path") ? vm["model.path"].as<std::string>() : "";
+  const std::string model_config = vm.count("model.config") ? vm["model.config"].as<std::string>() : "";
+  if (model_path.empty() == model_config.empty())
+    util::fail("--model.path / --model.config", "give exactly one", "--model.path for a Hugging Face folder or checkpoint, --model.config for a new model");
+  if (!model_path.empty() && !util::is_directory(model_path))
+    util::fail("--model.path", model_path + ": no such folder", "pass a Hugging Face model folder, a medgpt checkpoint or the previous stage's final/");
+  if (lora && !model_config.empty()) util::fail("--lora.enabled", "LoRA needs a pretrained base", "pass --model.path, or train fully");
+  const std::string tokenizer_path = vm.count("model.tokenizer") ? vm["model.tokenizer"].as<std::string>() : model_path;
+  if (tokenizer_path.empty()) util::fail("--model.tokenizer", "missing for a model built from --model.config", "pass the tokenizer folder (e.g. inputs/tokenizer)");
+  if (!vm.count("data.train")) util::fail("--data.train", "missing", "pass a prepared .h5 corpus or raw files/folders");
+  const int tp = vm["parallel.tp"].as<int>(), pp = vm["parallel.pp"].as<int>();
+  if (pp != 1) util::fail("--parallel.pp", "pipeline parallelism is not available in medgpt train yet", "use --parallel.pp 1");
+  const std::string resume = vm["resume"].as<std::string>();
+
+  const int zero = vm["train.zero"].as<int>();
+
+  dist::Grid grid(tp, pp);
+  dist::Comm& world = grid.world();
+  // Another run's checkpoints in the output dir: say so now, not after preparing data.
+  std::string resume_dir;
+  if (resume == "auto") resume_dir = train::newest_checkpoint(out);
+  else if (resume != "never") resume_dir = resume;
+  if (!resume_dir.empty()) {
+    if (!model::is_committed(resume_dir)) util::fail("--resume", resume_dir + " is not a committed checkpoint", "pass a checkpoints/step-* folder with COMMITTED, or auto");
+    train::check_resumable(resume_dir, {stage, lora ? "lora" : "full", precision, grid.tp_size(), grid.pp_size(), grid.dp_size(), zero, 0});
+  }
+  const data::Tokenizer tok = data::Tokenizer::load(tokenizer_path);
+
+  // ---- model ----
+  model::ModelConfig config = model::ModelConfig::load(model_path.empty() ? model_config : model_path);
+  const bool from_checkpoint = !model_path.empty() && util::file_exists(model_path + "/meta.json") && model::is_committed(model_path);
+  model::Transformer m(config, dtype, at::kCPU, grid.tp_size() > 1 ? &grid.tp() : nullptr);
+  const std::uint64_t seed = vm["train.seed"].as<std::uint64_t>();
+  if (!model_config.empty()) m.init_random(seed);
+  else m.load(from_checkpoint ? model::read_model_full(model_path) : model::read_safetensors_dir(model_path), model_path);
+  const std::string resize = vm["model.resize_vocab"].as<std::string>();
+  if (!resize.empty() && resize != "0") {
+    const std::int64_t want = resize == "auto" ? static_cast<std::int64_t>(tok.max_id()) + 1 : std::stoll(resize);
+    if (want != m.config().vocab_size) {
+      util::log("resizing the vocabulary " + std::to_string(m.config().vocab_size) + " -> " + std::to_string(want));
+      m.resize_vocab(want);
+    }
+  }
+  config = m.config();
+  model::LoraConfig lora_config;
+  if (lora) {
+    lora_config.r = vm["lora.r"].as<std::int64_t>();
+    lora_config.alpha = vm["lora.alpha"].as<double>();
+    lora_config.dropout = vm["lora.dropout"].as<double>();
+    lora_config.rslora = flag(vm, "lora.rslora");
+    lora_config.target_modules = model::parse_lora_targets(vm["lora.target_modules"].as<std::string>());
+    lora_config.base_model_name_or_path = model_path;
+    if (qlora) model::quantize_nf4(m, flag(vm, "qlora.double_quant"));
+    model::apply_lora(m, lora_config, seed);
+    model::set_lora_training(m, true);
+  } else {
+    m.set_requires_grad(true);
+  }
+  m.set_gradient_checkpointing(flag(vm, "train.gradient_checkpointing"));
+
+  // ---- data ----
+  PrepareOptions prep;
+  prep.kind = kind;
+  prep.max_length = vm["data.max_length"].as<std::size_t>();
+  prep.block_size = vm["data.block_size"].as<std::size_t>();
+  prep.train_on_inputs = flag(vm, "data.train_on_inputs");
+  prep.validation_split = vm["data.validation_split"].as<std::string>();
+  prep.seed = seed;
+  prep.skip_bad = flag(vm, "data.skip_bad_records");
+  const std::string tok_file = tok.source();
+  const std::string template_name = vm["data.template"].as<std::string>();
+  const std::string train_path = resolve_corpus(world, vm["data.train"].as<std::vector<std::string>>(), prep, tok_file, template_name, out, "--data.train");
+  data::CorpusInfo info;
+  const data::TokenArrays train_set = data::read_corpus(train_path, kind, "", &info);
+  check_tokens(train_set, config.vocab_size, train_path);
+  data::TokenArrays valid_set;
+  std::string valid_path;
+  if (vm.count("data.valid")) {
+    prep.validation_split = "0";
+    valid_path = resolve_corpus(world, vm["data.valid"].as<std::vector<std::string>>(), prep, tok_file, template_name, out, "--data.valid");
+    valid_set = data::read_corpus(valid_path, kind, "");
+  } else if (info.counts.value("samples_valid", 0) > 0) {
+    valid_path = train_path;
+    valid_set = data::read_corpus(train_path, kind, "valid");
+  }
+  check_tokens(valid_set, config.vocab_size, valid_path);
+  train::TrainData td;
+  td.train = &train_set;
+  td.valid = valid_path.empty() || data::sample_count(valid_set, kind) == 0 ? nullptr : &valid_set;
+  td.kind = kind;
+  td.seq_len = kind == data::Kind::Pt ? info.counts.value("block_size", prep.block_size) : prep.max_length;
+  td.packing = flag(vm, "data.packing");
+  td.pad_id = tok.pad_id().value_or(tok.eos_id().value_or(0));
+
+  // ---- the run ----
+  const std::string dtype_label = dtype == at::kBFloat16 ? "bfloat16" : "float32";
+  std::string files_dir;
+  if (world.rank() == 0) files_dir = write_model_files(out, from_checkpoint || model_path.empty() ? "" : model_path, tokenizer_dir_of(tokenizer_path), config, dtype_label);
+  world.barrier();
+  files_dir = out + "/model-files";
+
+  model::NamedTensors trainable = lora ? model::lora_parameters(m) : m.named_parameters();
+  std::vector<int> split_dims;
+  for (const auto& [name, t] : trainable) split_dims.push_back(lora ? model::lora_split_dim(m, name) : m.split_dim(name));
+  train::AdamWOptions adam;
+  adam.lr = vm["train.learning_rate"].as<double>();
+  adam.beta1 = vm["train.adam_beta1"].as<double>();
+  adam.beta2 = vm["train.adam_beta2"].as<double>();
+  adam.eps = vm["train.adam_epsilon"].as<double>();
+  adam.weight_decay = vm["train.weight_decay"].as<double>();
+  train::FlatParams flat(trainable, split_dims, grid.dp_size());
+
+  train::TrainerOptions to;
+  to.output_dir = out;
+  to.micro_batch_size = vm["train.micro_batch_size"].as<std::int64_t>();
+  to.global_batch_size = vm["train.global_batch_size"].as<std::int64_t>();
+  to.max_steps = vm["train.max_steps"].as<std::int64_t>();
+  to.epochs = vm["train.epochs"].as<double>();
+  to.adam = adam;
+  to.schedule = vm["train.lr_scheduler_type"].as<std::string>();
+  to.warmup_steps = vm["train.warmup_steps"].as<std::int64_t>();
+  to.warmup_ratio = vm["train.warmup_ratio"].as<double>();
+  to.min_lr_rate = vm["train.min_lr_rate"].as<double>();
+  to.max_grad_norm = vm["train.max_grad_norm"].as<double>();
+  to.zero = zero;
+  to.logging_steps = std::max<std::int64_t>(1, vm["train.logging_steps"].as<std::int64_t>());
+  to.eval_steps = vm["train.eval_steps"].as<std::int64_t>();
+  to.save_steps = vm["train.save_steps"].as<std::int64_t>();
+  to.max_bad_steps = std::max<std::int64_t>(1, vm["train.max_bad_steps"].as<std::int64_t>());
+  to.seed = seed;
+  to.peak_flops = vm["train.peak_flops"].as<double>();
+  to.compute_dtype = dtype;
+  to.preempt_at_step = vm["train.preempt_at_step"].as<std::int64_t>();
+  const double n_params = static_cast<double>(config.num_parameters());
+  to.flops_per_token = (lora ? 4.0 : 6.0) * n_params +
+                       12.0 * static_cast<double>(config.num_layers * config.num_heads * config.head_dim) * static_cast<double>(td.seq_len);
+
+  train::RunLayout layout{stage, lora ? "lora" : "full", precision, grid.tp_size(), grid.pp_size(), grid.dp_size(), to.zero, flat.numel()};
+  train::RunCheckpointer checkpointer(out, grid, layout, split_dims, files_dir, options_text(vm), vm["train.save_total_limit"].as<int>());
+  if (!resume_dir.empty()) checkpointer.check_compatible(resume_dir);
+  align::LmObjective objective(m, kind == data::Kind::Sft && td.packing, vm["train.neftune_alpha"].as<double>());
+  train::Trainer trainer(to, grid, flat, objective, td, checkpointer);
+
+  char buf[400];
+  std::snprintf(buf, sizeof buf, "%s: %s %.1fM parameters (%s, %lld trainable), %s; data %s: %zu samples, valid %zu; %s",
+                stage.c_str(), config.model_type.c_str(), n_params / 1e6, lora ? (qlora ? "QLoRA" : "LoRA") : "full",
+                static_cast<long long>(flat.numel()), precision.c_str(), train_path.c_str(), data::sample_count(train_set, kind),
+                td.valid ? data::sample_count(valid_set, kind) : 0, grid.describe().c_str());
+  util::log(buf);
+
+  const train::TrainResult r = trainer.run(resume_dir);
+  if (r == train::TrainResult::kPreempted) return util::kPreemptedExitCode;
+  if (r == train::TrainResult::kTooManyBadSteps)
+    util::fail("train", std::to_string(to.max_bad_steps) + " steps in a row had a non-finite loss or gradient; stopped with checkpoint " +
+               trainer.last_checkpoint(), "lower --train.learning_rate, check the data, or use --train.precision fp32");
+
+  // ---- OUT/final: a Hugging Face folder, or a PEFT adapter for LoRA ----
+  const std::string final_dir = out + "/final", tmp = out + "/final.partial";
+  if (lora) {
+    if (world.rank() == 0) fs::remove_all(tmp);
+    world.barrier();
+    if (grid.dp_rank() == 0) model::save_lora(m, lora_config, tmp);
+    if (world.rank() == 0) {
+      for (const char* f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"})
+        if (fs::exists(fs::path(files_dir) / f)) fs::copy_file(fs::path(files_dir) / f, fs::path(tmp) / f, fs::copy_options::overwrite_existing);
+    }
+  } else if (world.rank() == 0) {
+    fs::remove_all(tmp);
+    fs::create_directories(tmp);
+    model::NamedTensors weights = model::read_model_full(trainer.last_checkpoint());
+    for (auto& [name, t] : weights) t = t.to(dtype);
+    model::write_safetensors_dir(tmp, weights, std::int64_t{5} << 30);
+    model::copy_side_files(files_dir, tmp);
+  }
+  if (world.rank() == 0) {
+    fs::remove_all(final_dir);
+    fs::rename(tmp, final_dir);
+    util::log("final model: " + final_dir + "; metrics: " + out + "/metrics.jsonl");
+  }
+  world.barrier();
+  return 0;
+}
+
+}  // namespace
+
+void register_train_command(std::vector<Command>& out) {
+  out.push_back({"train", "train a stage (pt, sft) with data/tensor parallelism, checkpoints, preemption and resume",
+                 [](po::options_description& d) {
+                   d.add_options()
+                       ("stage", po::value<std::string>(), "pt or sft (required)")
+                       ("output-dir", po::value<std::string>(), "run folder: metrics.jsonl, tb/, checkpoints/, final/ (required)")
+                       ("resume", po::value<std::string>()->default_value("auto"), "auto (newest committed checkpoint in the output dir, if any), never, or a checkpoint folder")
+                       ("model.path", po::value<std::string>(), "Hugging Face model folder, medgpt checkpoint, or a previous stage's final/")
+                       ("model.config", po::value<std::string>(), "config.json of a new model trained from scratch (seeded init)")
+                       ("model.tokenizer", po::value<std::string>(), "tokenizer folder (default: --model.path)")
+                       ("model.resize_vocab", po::value<std::string>()->default_value(""), "auto (the tokenizer's size) or a vocabulary size, after a tokenizer extension")
+                       ("data.train", po::value<std::vector<std::string>>()->multitoken(), "prepared .h5 corpus, or raw files/folders (prepared and cached in OUT/data)")
+                       ("data.valid", po::value<std::vector<std::string>>()->multitoken(), "validation corpus or raw files (default: the corpus' valid split)")
+                       ("data.template", po::value<std::string>()->default_value("qwen"), "chat template for raw SFT data")
+                       ("data.max_length", po::value<std::size_t>()->default_value(1024), "sft: tokens per row (sequence length)")
+                       ("data.block_size", po::value<std::size_t>()->default_value(1024), "pt: tokens per block, for raw input")
+                       ("data.validation_split", po::value<std::string>()->default_value("0"), "raw input: held-out samples, a fraction or a count")
+                       ("data.train_on_inputs", po::value<bool>()->default_value(false)->implicit_value(true), "sft raw input: loss on prompts too")
+                       ("data.packing", po::value<bool>()->default_value(true)->implicit_value(true), "sft: several samples per row (attention kept apart)")
+                       ("data.skip_bad_records", po::value<bool>()->default_value(false)->implicit_value(true), "raw input: skip bad records")
+                       ("lora.enabled", po::value<bool>()->default_value(false)->implicit_value(true), "train LoRA adapters on a frozen base")
+                       ("lora.r", po::value<std::int64_t>()->default_value(8), "LoRA rank")
+                       ("lora.alpha", po::value<double>()->default_value(16.0), "LoRA alpha (scale alpha / r)")
+                       ("lora.dropout", po::value<double>()->default_value(0.05), "dropout on the adapter input")
+                       ("lora.target_modules", po::value<std::string>()->default_value("all"), "all, or e.g. q_proj,v_proj")
+                       ("lora.rslora", po::value<bool>()->default_value(false)->implicit_value(true), "rank-stabilised scale alpha / sqrt(r)")
+                       ("qlora.enabled", po::value<bool>()->default_value(false)->implicit_value(true), "QLoRA: NF4 base + LoRA adapters")
+                       ("qlora.double_quant", po::value<bool>()->default_value(true)->implicit_value(true), "quantize the NF4 block scales too")
+                       ("train.micro_batch_size", po::value<std::int64_t>()->default_value(1), "rows per micro-batch per rank")
+                       ("train.global_batch_size", po::value<std::int64_t>()->default_value(8), "rows per optimizer step over all ranks (accumulation = global / (micro x dp))")
+                       ("train.max_steps", po::value<std::int64_t>()->default_value(0), "optimizer steps (0: from --train.epochs)")
+                       ("train.epochs", po::value<double>()->default_value(1.0), "passes over the data when max_steps is 0")
+                       ("train.learning_rate", po::value<double>()->default_value(5e-5), "peak learning rate")
+                       ("train.weight_decay", po::value<double>()->default_value(0.0), "decoupled weight decay (not on norms and biases)")
+                       ("train.adam_beta1", po::value<double>()->default_value(0.9), "AdamW beta1")
+                       ("train.adam_beta2", po::value<double>()->default_value(0.999), "AdamW beta2")
+                       ("train.adam_epsilon", po::value<double>()->default_value(1e-8), "AdamW epsilon")
+                       ("train.lr_scheduler_type", po::value<std::string>()->default_value("linear"), "constant, constant_with_warmup, linear, cosine, cosine_with_min_lr")
+                       ("train.warmup_steps", po::value<std::int64_t>()->default_value(0), "warmup steps (wins over the ratio)")
+                       ("train.warmup_ratio", po::value<double>()->default_value(0.0), "warmup as a fraction of the steps")
+                       ("train.min_lr_rate", po::value<double>()->default_value(0.0), "cosine_with_min_lr: floor as a fraction of the peak")
+                       ("train.max_grad_norm", po::value<double>()->default_value(1.0), "global-norm clipping (0: off)")
+                       ("train.precision", po::value<std::string>()->default_value("fp32"), "fp32, or bf16 (bf16 compute, fp32 master weights and optimizer)")
+                       ("train.gradient_checkpointing", po::value<bool>()->default_value(false)->implicit_value(true), "recompute each block in the backward pass")
+                       ("train.neftune_alpha", po::value<double>()->default_value(0.0), "NEFTune noise alpha (0: off)")
+                       ("train.zero", po::value<int>()->default_value(0), "1: ZeRO-1 (optimizer state sharded over data-parallel ranks)")
+                       ("train.logging_steps", po::value<std::int64_t>()->default_value(1), "metrics.jsonl row every N steps")
+                       ("train.eval_steps", po::value<std::int64_t>()->default_value(0), "validation loss every N steps (0: never; also at the end when > 0)")
+                       ("train.save_steps", po::value<std::int64_t>()->default_value(0), "checkpoint every N steps (0: only at the end and on preemption)")
+                       ("train.save_total_limit", po::value<int>()->default_value(0), "keep the newest N checkpoints (0: all)")
+                       ("train.max_bad_steps", po::value<std::int64_t>()->default_value(10), "stop after N non-finite steps in a row")
+                       ("train.seed", po::value<std::uint64_t>()->default_value(42), "seed of the init, data order, and noise")
+                       ("train.peak_flops", po::value<double>()->default_value(0.0), "FLOP/s ceiling for MFU (0: measure once and cache)")
+                       ("train.preempt_at_step", po::value<std::int64_t>()->default_value(0), "testing aid: act as if SIGUSR1 arrived after this step (checkpoint, exit 99)")
+                       ("parallel.tp", po::value<int>()->default_value(1), "tensor-parallel ranks")
+                       ("parallel.pp", po::value<int>()->default_value(1), "pipeline-parallel ranks (1 only, for now)");
+                 },
+                 run_train});
+}
+
+}  // namespace medgpt::app

@@ -1,0 +1,62 @@
+#include "train/data_parallel.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "util/error.hpp"
+
+namespace medgpt::train {
+
+DataParallel::DataParallel(dist::Comm* dp, dist::Comm* tp, int zero, std::int64_t bucket_bytes)
+    : dp_(dp && dp->size() > 1 ? dp : nullptr), tp_(tp && tp->size() > 1 ? tp : nullptr), zero_(zero),
+      bucket_elems_(std::max<std::int64_t>(1, bucket_bytes / 4)) {
+  if (zero != 0 && zero != 1) util::fail("--train.zero", "is " + std::to_string(zero) + "; medgpt has ZeRO stages 0 and 1", "use 0 or 1");
+}
+
+std::pair<std::int64_t, std::int64_t> DataParallel::shard(const FlatParams& flat) const {
+  if (zero_ == 0 || !dp_) return {0, flat.padded()};
+  const std::int64_t n = flat.padded() / dp_->size();  // FlatParams pads to a multiple of dp
+  return {n * dp_->rank(), n * (dp_->rank() + 1)};
+}
+
+void DataParallel::reduce_grads(FlatParams& flat) {
+  if (!dp_) return;
+  if (zero_ == 0) {
+    for (std::int64_t b = 0; b < flat.padded(); b += bucket_elems_)
+      dp_->allreduce(flat.grad.narrow(0, b, std::min(bucket_elems_, flat.padded() - b)), dist::ReduceOp::kSum);
+    return;
+  }
+  const auto [lo, hi] = shard(flat);
+  at::Tensor mine = dp_->reduce_scatter(flat.grad, dist::ReduceOp::kSum);
+  flat.grad.narrow(0, lo, hi - lo).copy_(mine);
+}
+
+double DataParallel::grad_norm(const FlatParams& flat) const {
+  const auto [lo, hi] = shard(flat);
+  double sq = 0;
+  if (!tp_ || tp_->rank() == 0) {
+    sq = flat.grad.narrow(0, lo, hi - lo).to(at::kDouble).pow(2).sum().item<double>();
+  } else {  // tensors every tp rank holds whole are counted on tp rank 0 only
+    for (const FlatSegment& s : flat.segments()) {
+      const std::int64_t b = std::max(lo, s.offset), e = std::min(hi, s.offset + s.numel);
+      if (b < e && !s.replicated) sq += flat.grad.narrow(0, b, e - b).to(at::kDouble).pow(2).sum().item<double>();
+    }
+  }
+  at::Tensor t = at::full({1}, sq, at::kDouble);
+  if (tp_) tp_->allreduce(t, dist::ReduceOp::kSum);
+  if (dp_ && zero_ == 1) dp_->allreduce(t, dist::ReduceOp::kSum);
+  return std::sqrt(t.item<double>());
+}
+
+void DataParallel::scale_grads(FlatParams& flat, double factor) const {
+  const auto [lo, hi] = shard(flat);
+  flat.grad.narrow(0, lo, hi - lo).mul_(factor);
+}
+
+void DataParallel::gather_params(FlatParams& flat) {
+  if (!dp_ || zero_ == 0) return;
+  const auto [lo, hi] = shard(flat);
+  dp_->allgather(flat.master.narrow(0, lo, hi - lo), flat.master);
+}
+
+}  // namespace medgpt::train

@@ -1,0 +1,44 @@
+// Data parallelism over the dp communicator, on the flat parameter and gradient vectors.
+// zero 0: the gradient vector is all-reduced (sum) in buckets and every rank runs the optimizer on
+// all of it. zero 1 (ZeRO-1): the gradient vector is reduce-scattered, each rank updates only its
+// 1/dp slice (and keeps only that slice's optimizer state), and the updated master vector is
+// all-gathered. Gradients are sums: each micro-batch loss is already divided by the label tokens
+// of the whole global batch, over every rank.
+#pragma once
+
+#include <cstdint>
+#include <utility>
+
+#include "dist/comm.hpp"
+#include "train/flat_params.hpp"
+
+namespace medgpt::train {
+
+class DataParallel {
+ public:
+  // dp may be null (one rank). bucket_bytes: size of each all-reduce (zero 0).
+  DataParallel(dist::Comm* dp, dist::Comm* tp, int zero, std::int64_t bucket_bytes = 25 << 20);
+
+  int size() const { return dp_ ? dp_->size() : 1; }
+  int rank() const { return dp_ ? dp_->rank() : 0; }
+  int zero() const { return zero_; }
+  // The flat range this rank's optimizer updates.
+  std::pair<std::int64_t, std::int64_t> shard(const FlatParams& flat) const;
+
+  // After the last micro-batch: gradients summed over dp ranks (in this rank's shard, for zero 1).
+  void reduce_grads(FlatParams& flat);
+  // L2 norm of the whole model's gradient (every element once, over tp and dp shards).
+  double grad_norm(const FlatParams& flat) const;
+  // Scales this rank's shard of the gradient (clipping).
+  void scale_grads(FlatParams& flat, double factor) const;
+  // After the optimizer step (zero 1): every rank gets the whole updated master vector.
+  void gather_params(FlatParams& flat);
+
+ private:
+  dist::Comm* dp_;
+  dist::Comm* tp_;
+  int zero_;
+  std::int64_t bucket_elems_;
+};
+
+}  // namespace medgpt::train

@@ -1,0 +1,65 @@
+#include "train/flat_params.hpp"
+
+#include "train/adamw.hpp"
+#include "util/error.hpp"
+
+namespace medgpt::train {
+
+FlatParams::FlatParams(model::NamedTensors params, const std::vector<int>& split_dims, std::int64_t pad_multiple, bool decay_all)
+    : params_(std::move(params)) {
+  if (split_dims.size() != params_.size()) util::fail("FlatParams", "split_dims does not match the parameters", "internal error");
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    const auto& [name, p] = params_[i];
+    segments_.push_back({name, numel_, p.numel(), decay_all || decays(name), split_dims[i] < 0});
+    numel_ += p.numel();
+  }
+  const std::int64_t m = std::max<std::int64_t>(1, pad_multiple);
+  const std::int64_t padded = (numel_ + m - 1) / m * m;
+  master = at::zeros({padded}, at::kFloat);
+  grad = at::zeros({padded}, at::kFloat);
+  at::NoGradGuard no_grad;
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    at::Tensor& p = params_[i].second;
+    const FlatSegment& s = segments_[i];
+    master.narrow(0, s.offset, s.numel).copy_(p.reshape({-1}));
+    at::Tensor g = grad.narrow(0, s.offset, s.numel);
+    if (p.grad().defined()) g.copy_(p.grad().reshape({-1}));
+    const bool view = p.scalar_type() == at::kFloat && !p.is_meta();
+    is_view_.push_back(view);
+    if (view) {
+      // Re-point the parameter itself (every holder of it sees the new storage).
+      p.set_data(master.narrow(0, s.offset, s.numel).view(p.sizes()));
+      p.mutable_grad() = g.view(p.sizes());
+    } else {
+      p.mutable_grad() = at::Tensor();
+    }
+  }
+}
+
+void FlatParams::collect_grads() {
+  at::NoGradGuard no_grad;
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    if (is_view_[i]) continue;
+    at::Tensor& p = params_[i].second;
+    if (!p.grad().defined()) continue;
+    grad.narrow(0, segments_[i].offset, segments_[i].numel).add_(p.grad().reshape({-1}).to(at::kFloat));
+    p.mutable_grad() = at::Tensor();
+  }
+}
+
+void FlatParams::zero_grads() {
+  grad.zero_();
+  for (std::size_t i = 0; i < params_.size(); ++i)
+    if (!is_view_[i]) params_[i].second.mutable_grad() = at::Tensor();
+}
+
+void FlatParams::publish() {
+  at::NoGradGuard no_grad;
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    if (is_view_[i]) continue;
+    at::Tensor& p = params_[i].second;
+    p.copy_(master.narrow(0, segments_[i].offset, segments_[i].numel).view(p.sizes()));
+  }
+}
+
+}  // namespace medgpt::train

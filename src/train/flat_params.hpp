@@ -1,0 +1,54 @@
+// The trainable parameters as one flat fp32 vector (Megatron's contiguous buffers): the optimizer,
+// the data-parallel all-reduce and ZeRO-1's shards all work on ranges of it.
+// fp32 parameters become views of the master vector and their gradients views of the gradient
+// vector, so backward accumulates in place and nothing is copied. Parameters of another dtype
+// (bf16: the compute copy) keep their own storage: the fp32 master stays here, their gradients are
+// added into the fp32 gradient vector after each micro-batch (collect_grads) and the updated master
+// is rounded back into them (publish).
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <string>
+#include <vector>
+
+#include "model/safetensors.hpp"
+
+namespace medgpt::train {
+
+struct FlatSegment {
+  std::string name;
+  std::int64_t offset = 0, numel = 0;
+  bool decay = true;       // gets weight decay (train::decays)
+  bool replicated = true;  // every tp rank holds the same values (counted once in the grad norm)
+};
+
+class FlatParams {
+ public:
+  // `params` (all requiring grad) in a fixed order; `split_dims[i]` is -1 for a tensor every tp
+  // rank holds whole. The vector is zero-padded to a multiple of `pad_multiple` (the dp size, so
+  // ZeRO-1 shards are equal). Gradients already present are carried over.
+  FlatParams(model::NamedTensors params, const std::vector<int>& split_dims, std::int64_t pad_multiple, bool decay_all = false);
+
+  at::Tensor master;  // [padded()] fp32
+  at::Tensor grad;    // [padded()] fp32
+
+  const std::vector<FlatSegment>& segments() const { return segments_; }
+  const model::NamedTensors& params() const { return params_; }
+  std::int64_t numel() const { return numel_; }
+  std::int64_t padded() const { return master.size(0); }
+
+  // After a micro-batch's backward: adds the gradients of non-view parameters into `grad`.
+  void collect_grads();
+  void zero_grads();
+  // After the optimizer step: master -> the non-view (lower precision) parameters.
+  void publish();
+
+ private:
+  model::NamedTensors params_;
+  std::vector<bool> is_view_;
+  std::vector<FlatSegment> segments_;
+  std::int64_t numel_ = 0;
+};
+
+}  // namespace medgpt::train

@@ -1,0 +1,22 @@
+// What the trainer optimises, without knowing which loss it is (DESIGN §3: the trainer never
+// knows which loss it runs). A stage objective (src/align/) turns one micro-batch into its loss
+// already divided by the normaliser of the whole global batch, so that summing the micro-batch
+// gradients over accumulation steps and data-parallel ranks gives the gradient of the global loss.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include "data/loader.hpp"
+
+namespace medgpt::train {
+
+class Objective {
+ public:
+  virtual ~Objective() = default;
+  // The items a batch's loss is a sum over (label tokens for the LM loss).
+  virtual double items(const data::Batch& b) const = 0;
+  // sum of the batch's item losses / normalizer. `training` enables training-only noise (NEFTune).
+  virtual at::Tensor loss(const data::Batch& b, double normalizer, bool training) = 0;
+};
+
+}  // namespace medgpt::train

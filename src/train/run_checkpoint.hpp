@@ -1,0 +1,68 @@
+// A training run's checkpoint (DESIGN §5): OUT/checkpoints/step-XXXXXXXX/ holding
+//   model-tpXX-of-YY-ppXX-of-YY.h5  the trainable tensors (fp32 master values; the whole model for
+//                                   full fine-tuning, the adapters for LoRA), model checkpoint format
+//   optim-tpXX-dpXX-of-ZZ.h5        AdamW moments of each optimizer shard and its step count
+//   meta.json                       step, tokens, loader cursor per dp rank, layout, config text
+//   config.json, tokenizer files    so the folder is a usable model checkpoint
+//   COMMITTED                       written last by rank 0, after a barrier and fsync
+// Files are written into step-XXXXXXXX.partial/, renamed when committed: a crash leaves at most a
+// .partial folder, which resume ignores and the next save replaces.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "data/loader.hpp"
+#include "dist/grid.hpp"
+#include "train/adamw.hpp"
+#include "train/data_parallel.hpp"
+#include "train/flat_params.hpp"
+
+namespace medgpt::train {
+
+// What must match for a checkpoint to be resumed by this run.
+struct RunLayout {
+  std::string stage, trainable, precision;  // "pt"; "full" | "lora"; "fp32" | "bf16"
+  int tp = 1, pp = 1, dp = 1, zero = 0;
+  std::int64_t flat_numel = 0;
+};
+
+struct RunState {
+  std::int64_t step = 0, tokens = 0, skipped_steps = 0, bad_in_row = 0;
+  data::LoaderCursor cursor;  // this dp rank's
+};
+
+std::string checkpoint_dir(const std::string& output_dir, std::int64_t step);
+// Checks dir/meta.json against a run's layout (flat_numel 0: not yet known, not checked), so a run
+// pointed at another run's output dir stops with one line before any work.
+void check_resumable(const std::string& dir, const RunLayout& layout);
+// The newest committed OUT/checkpoints/step-* folder, or "" (half-written ones are ignored).
+std::string newest_checkpoint(const std::string& output_dir);
+
+class RunCheckpointer {
+ public:
+  // split_dims: each flat segment's tp split dimension (-1 whole). side_files_from: a folder whose
+  // config/tokenizer files are copied into every checkpoint ("" for none).
+  RunCheckpointer(std::string output_dir, dist::Grid& grid, RunLayout layout, std::vector<int> split_dims,
+                  std::string side_files_from, std::string config_text, int save_total_limit);
+
+  // Collective over the world. Returns the committed folder.
+  std::string save(const RunState& state, const FlatParams& flat, const AdamW& adam);
+  // Collective. Loads master values, optimizer state and this rank's RunState from `dir`;
+  // util::Error (on every rank) when the checkpoint does not fit this run.
+  RunState load(const std::string& dir, FlatParams& flat, AdamW& adam);
+  void check_compatible(const std::string& dir) const { check_resumable(dir, layout_); }
+
+ private:
+  void prune();
+
+  std::string out_;
+  dist::Grid& grid_;
+  RunLayout layout_;
+  std::vector<int> split_dims_;
+  std::string side_files_from_, config_text_;
+  int save_total_limit_;
+};
+
+}  // namespace medgpt::train

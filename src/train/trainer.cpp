@@ -1,0 +1,275 @@
+#include "train/trainer.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cmath>
+#include <cstdio>
+#include <optional>
+
+#include "dist/agreement.hpp"
+#include "train/peak_flops.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+#include "util/signals.hpp"
+
+namespace medgpt::train {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Noise (NEFTune, LoRA dropout) is keyed by (seed, step, micro-batch, dp rank), so a resumed run
+// draws exactly what the uninterrupted run drew, with no generator state to carry. tp ranks share
+// the key: replicated activations get the same noise on each.
+void seed_noise(std::uint64_t seed, std::int64_t step, std::int64_t micro, int dp_rank) {
+  std::uint64_t k = seed * 0x9E3779B97F4A7C15ull ^ static_cast<std::uint64_t>(step) * 0xBF58476D1CE4E5B9ull ^
+                    static_cast<std::uint64_t>(micro) * 0x94D049BB133111EBull ^ static_cast<std::uint64_t>(dp_rank + 1);
+  k ^= k >> 31;
+  at::manual_seed(k & 0x7FFFFFFFFFFFFFFFull);
+}
+
+std::string duration(double s) {
+  char buf[32];
+  const long t = static_cast<long>(s);
+  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, t / 60 % 60);
+  else std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  return buf;
+}
+
+data::LoaderOptions loader_options(const TrainerOptions& o, const TrainData& d, const dist::Grid& g) {
+  data::LoaderOptions l;
+  l.rows = static_cast<std::size_t>(o.micro_batch_size);
+  l.seq_len = d.seq_len;
+  l.packing = d.packing;
+  l.seed = o.seed;
+  l.dp_rank = g.dp_rank();
+  l.dp_size = g.dp_size();
+  l.pad_id = d.pad_id;
+  return l;
+}
+
+}  // namespace
+
+Trainer::Trainer(TrainerOptions opt, dist::Grid& grid, FlatParams& flat, Objective& objective, const TrainData& data,
+                 RunCheckpointer& checkpointer)
+    : opt_(std::move(opt)), grid_(grid), flat_(flat), objective_(objective), data_(data), checkpointer_(checkpointer),
+      dp_(&grid.dp(), &grid.tp(), opt_.zero),
+      adam_(flat, opt_.adam, dp_.shard(flat).first, dp_.shard(flat).second),
+      loader_(*data.train, data.kind, loader_options(opt_, data, grid)) {
+  const std::int64_t per_step = opt_.micro_batch_size * grid.dp_size();
+  if (opt_.micro_batch_size < 1) util::fail("--train.micro_batch_size", "must be at least 1", "e.g. --train.micro_batch_size 4");
+  if (opt_.global_batch_size < per_step || opt_.global_batch_size % per_step != 0)
+    util::fail("--train.global_batch_size", "is " + std::to_string(opt_.global_batch_size) + ", not a multiple of micro_batch_size x dp = " +
+               std::to_string(opt_.micro_batch_size) + " x " + std::to_string(grid.dp_size()),
+               "make the global batch a multiple of " + std::to_string(per_step));
+  accumulation_ = opt_.global_batch_size / per_step;
+  if (opt_.max_steps > 0) {
+    total_ = opt_.max_steps;
+  } else {
+    if (!(opt_.epochs > 0)) util::fail("--train.epochs", "must be positive when --train.max_steps is 0", "set one of them");
+    // Rows per epoch: the most any dp rank fills (packing makes them differ slightly).
+    const std::int64_t rows = dist::allreduce_int(grid.dp(), static_cast<std::int64_t>(loader_.rows_per_epoch()), dist::ReduceOp::kMax);
+    const std::int64_t steps_per_epoch = std::max<std::int64_t>(1, (rows + opt_.micro_batch_size * accumulation_ - 1) / (opt_.micro_batch_size * accumulation_));
+    total_ = static_cast<std::int64_t>(std::ceil(opt_.epochs * static_cast<double>(steps_per_epoch)));
+  }
+  check_schedule_type(opt_.schedule, "--train.lr_scheduler_type");
+  schedule_ = {opt_.schedule, warmup_steps(opt_.warmup_steps, opt_.warmup_ratio, total_), total_, opt_.min_lr_rate};
+}
+
+void Trainer::save() {
+  state_.cursor = loader_.cursor();
+  last_checkpoint_ = checkpointer_.save(state_, flat_, adam_);
+  util::log("checkpoint " + last_checkpoint_);
+}
+
+std::pair<double, double> Trainer::evaluate() {
+  if (!data_.valid) return {NAN, NAN};
+  at::NoGradGuard no_grad;
+  const auto n = static_cast<std::int64_t>(data::sample_count(*data_.valid, data_.kind));
+  double loss_sum = 0, items = 0;
+  std::vector<std::int64_t> rows;
+  auto flush = [&] {
+    if (rows.empty()) return;
+    const data::Batch b = data::batch_of(*data_.valid, data_.kind, rows, data_.seq_len, data_.pad_id);
+    loss_sum += objective_.loss(b, 1.0, false).item<double>();
+    items += objective_.items(b);
+    rows.clear();
+  };
+  for (std::int64_t s = grid_.dp_rank(); s < n; s += grid_.dp_size()) {
+    rows.push_back(s);
+    if (static_cast<std::int64_t>(rows.size()) == opt_.micro_batch_size) flush();
+  }
+  flush();
+  at::Tensor t = at::tensor({loss_sum, items}, at::kDouble);
+  grid_.dp().allreduce(t, dist::ReduceOp::kSum);
+  const double loss = t[0].item<double>() / std::max(1.0, t[1].item<double>());
+  return {loss, std::exp(loss)};
+}
+
+TrainResult Trainer::run(const std::string& resume_dir) {
+  dist::Comm& world = grid_.world();
+  if (!resume_dir.empty()) {
+    state_ = checkpointer_.load(resume_dir, flat_, adam_);
+    loader_.restore(state_.cursor);
+    util::log("resumed from " + resume_dir + " at step " + std::to_string(state_.step) + " of " + std::to_string(total_));
+  }
+  const bool writer = world.rank() == 0;
+  MetricsLog metrics(opt_.output_dir, writer, state_.step);
+  const double peak = opt_.peak_flops > 0 ? opt_.peak_flops : peak_flops(opt_.compute_dtype, world);
+  util::install_stop_signal_handlers();
+
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "training %lld steps: global batch %lld = %lld micro x %lld accumulation x %d dp, seq %zu; lr %g %s (warmup %lld); ceiling %.1f GFLOP/s",
+                static_cast<long long>(total_), static_cast<long long>(opt_.global_batch_size), static_cast<long long>(opt_.micro_batch_size),
+                static_cast<long long>(accumulation_), grid_.dp_size(), data_.seq_len, opt_.adam.lr, opt_.schedule.c_str(),
+                static_cast<long long>(schedule_.warmup), peak / 1e9);
+  util::log(buf);
+
+  // Per logging window: the loss of each step, tokens, and where the time went.
+  double window_loss = 0, window_time = 0;
+  std::int64_t window_steps = 0, window_finite = 0, window_tokens = 0;
+  double t_data = 0, t_fwd = 0, t_bwd = 0, t_comm = 0, t_opt = 0;
+  const auto run_start = Clock::now();
+  const std::int64_t first_step = state_.step;
+  TrainResult result = TrainResult::kFinished;
+
+  while (state_.step < total_) {
+    // Step boundary: every rank stops at the same step when any got SIGUSR1/SIGTERM.
+    if (opt_.preempt_at_step > 0 && state_.step == opt_.preempt_at_step && state_.step > first_step) util::raise_stop_flag(SIGUSR1);
+    if (dist::allreduce_int(world, util::stop_signal(), dist::ReduceOp::kMax) != 0) {
+      util::log_end_line();
+      util::log("stop signal: writing a checkpoint at step " + std::to_string(state_.step) + ", then exiting with code " +
+                std::to_string(util::kPreemptedExitCode));
+      save();
+      return TrainResult::kPreempted;
+    }
+    const auto step_start = Clock::now();
+
+    auto t0 = Clock::now();
+    std::vector<data::Batch> micro;
+    double items = 0;
+    std::int64_t tokens = 0;
+    for (std::int64_t g = 0; g < accumulation_; ++g) {
+      micro.push_back(loader_.next());
+      items += objective_.items(micro.back());
+      for (std::uint8_t m : micro.back().attention_mask) tokens += m;
+    }
+    at::Tensor counts = at::tensor({items, static_cast<double>(tokens)}, at::kDouble);
+    grid_.dp().allreduce(counts, dist::ReduceOp::kSum);
+    const double normalizer = std::max(1.0, counts[0].item<double>());
+    const auto step_tokens = static_cast<std::int64_t>(counts[1].item<double>());
+    t_data += since(t0);
+
+    flat_.zero_grads();
+    double loss_part = 0;
+    for (std::int64_t g = 0; g < accumulation_; ++g) {
+      seed_noise(opt_.seed, state_.step, g, grid_.dp_rank());
+      t0 = Clock::now();
+      at::Tensor loss = objective_.loss(micro[static_cast<std::size_t>(g)], normalizer, true);
+      t_fwd += since(t0);
+      t0 = Clock::now();
+      loss.backward();
+      flat_.collect_grads();
+      t_bwd += since(t0);
+      loss_part += loss.item<double>();
+    }
+
+    t0 = Clock::now();
+    at::Tensor l = at::full({1}, loss_part, at::kDouble);
+    grid_.dp().allreduce(l, dist::ReduceOp::kSum);
+    const double step_loss = l.item<double>();
+    dp_.reduce_grads(flat_);
+    const double norm = dp_.grad_norm(flat_);
+    t_comm += since(t0);
+
+    t0 = Clock::now();
+    const double lr = opt_.adam.lr * schedule_.factor(state_.step);
+    const bool finite = std::isfinite(step_loss) && std::isfinite(norm);
+    if (finite) {
+      state_.bad_in_row = 0;
+      if (opt_.max_grad_norm > 0) {
+        const double coef = opt_.max_grad_norm / (norm + 1e-6);
+        if (coef < 1.0) dp_.scale_grads(flat_, coef);
+      }
+      adam_.step(flat_, lr);
+      dp_.gather_params(flat_);
+      flat_.publish();
+    } else {
+      ++state_.skipped_steps;
+      ++state_.bad_in_row;
+      util::log_end_line();
+      std::snprintf(buf, sizeof buf, "step %lld: non-finite loss %g or gradient norm %g; update skipped (%lld in a row, %lld in all)",
+                    static_cast<long long>(state_.step + 1), step_loss, norm, static_cast<long long>(state_.bad_in_row),
+                    static_cast<long long>(state_.skipped_steps));
+      util::log(buf);
+    }
+    t_opt += since(t0);
+    ++state_.step;
+    state_.tokens += step_tokens;
+
+    const double step_time = since(step_start);
+    if (finite) {
+      window_loss += step_loss;
+      ++window_finite;
+    }
+    window_time += step_time;
+    window_tokens += step_tokens;
+    ++window_steps;
+
+    const bool last = state_.step == total_;
+    std::optional<std::pair<double, double>> ev;
+    if (opt_.eval_steps > 0 && data_.valid && (state_.step % opt_.eval_steps == 0 || last)) ev = evaluate();
+    if (state_.step % opt_.logging_steps == 0 || last || ev) {
+      const double tps = static_cast<double>(window_tokens) / std::max(1e-9, window_time);
+      nlohmann::ordered_json row;
+      row["step"] = state_.step;
+      row["epoch"] = static_cast<double>(loader_.cursor().epoch) +
+                     static_cast<double>(loader_.cursor().position) / static_cast<double>(std::max<std::size_t>(1, loader_.samples_per_rank()));
+      row["loss"] = window_finite ? window_loss / static_cast<double>(window_finite) : NAN;
+      row["lr"] = opt_.adam.lr * schedule_.factor(state_.step);  // the next update's, as transformers logs it
+      row["grad_norm"] = norm;
+      row["tokens"] = state_.tokens;
+      row["tokens_per_s"] = tps;
+      row["mfu"] = opt_.flops_per_token * tps / peak;
+      row["time_s"] = since(run_start);
+      if (ev) {
+        row["eval_loss"] = ev->first;
+        row["eval_ppl"] = ev->second;
+      }
+      if (!finite) row["skipped"] = state_.skipped_steps;
+      metrics.write(row);
+      const double done = static_cast<double>(state_.step - first_step);
+      const double eta = since(run_start) / std::max(1.0, done) * static_cast<double>(total_ - state_.step);
+      std::snprintf(buf, sizeof buf, "step %lld/%lld  loss %.4f  lr %.3g  %.0f tok/s  MFU %.1f%%  ETA %s%s",
+                    static_cast<long long>(state_.step), static_cast<long long>(total_), row["loss"].get<double>(), lr, tps,
+                    100.0 * row["mfu"].get<double>(), duration(eta).c_str(),
+                    ev ? ("  eval_loss " + std::to_string(ev->first)).c_str() : "");
+      util::log_progress(buf);
+      if (ev) util::log_end_line();
+      window_loss = window_time = 0;
+      window_steps = window_finite = window_tokens = 0;
+    }
+
+    if (state_.bad_in_row >= opt_.max_bad_steps) {
+      util::log_end_line();
+      save();
+      result = TrainResult::kTooManyBadSteps;
+      break;
+    }
+    if (opt_.save_steps > 0 && state_.step % opt_.save_steps == 0 && !last) {
+      util::log_end_line();
+      save();
+    }
+  }
+  util::log_end_line();
+  const double steps = static_cast<double>(std::max<std::int64_t>(1, state_.step - first_step));
+  std::snprintf(buf, sizeof buf, "time per step: data %.3f s, forward %.3f s, backward %.3f s, all-reduce %.3f s, optimizer %.3f s",
+                t_data / steps, t_fwd / steps, t_bwd / steps, t_comm / steps, t_opt / steps);
+  util::log(buf);
+  if (result == TrainResult::kFinished) save();
+  return result;
+}
+
+}  // namespace medgpt::train

@@ -1,0 +1,84 @@
+// The training loop shared by every stage (HF Trainer's order of operations, specs/algorithms.md
+// §1-2): per optimizer step, G micro-batches per rank (G = global / (micro * dp)) whose losses are
+// normalised by the items of the whole global batch, gradients summed over micro-batches and dp
+// ranks, a non-finite step skipped, global-norm clipping, AdamW with the scheduled learning rate.
+// At every step boundary the ranks agree on a preemption signal (checkpoint, then exit 99);
+// evaluation, logging and checkpoints every N steps.
+#pragma once
+
+#include <string>
+
+#include "data/loader.hpp"
+#include "dist/grid.hpp"
+#include "train/adamw.hpp"
+#include "train/data_parallel.hpp"
+#include "train/flat_params.hpp"
+#include "train/metrics.hpp"
+#include "train/objective.hpp"
+#include "train/run_checkpoint.hpp"
+#include "train/schedule.hpp"
+
+namespace medgpt::train {
+
+struct TrainerOptions {
+  std::string output_dir;
+  std::int64_t micro_batch_size = 1, global_batch_size = 8;  // sequences (rows)
+  std::int64_t max_steps = 0;                                // > 0 wins over epochs
+  double epochs = 1;
+  AdamWOptions adam;
+  std::string schedule = "linear";
+  std::int64_t warmup_steps = 0;
+  double warmup_ratio = 0, min_lr_rate = 0;
+  double max_grad_norm = 1.0;
+  int zero = 0;
+  std::int64_t logging_steps = 1, eval_steps = 0, save_steps = 0, max_bad_steps = 10;
+  std::uint64_t seed = 42;
+  double flops_per_token = 0;  // for MFU
+  double peak_flops = 0;       // 0: measured (train/peak_flops.hpp)
+  at::ScalarType compute_dtype = at::kFloat;
+  // Testing aid: behave as if SIGUSR1 arrived once this step is done (0: never).
+  std::int64_t preempt_at_step = 0;
+};
+
+struct TrainData {
+  const data::TokenArrays* train = nullptr;
+  const data::TokenArrays* valid = nullptr;  // may be null
+  data::Kind kind = data::Kind::Pt;
+  std::size_t seq_len = 1024;
+  bool packing = true;
+  std::int32_t pad_id = 0;
+};
+
+enum class TrainResult { kFinished, kPreempted, kTooManyBadSteps };
+
+class Trainer {
+ public:
+  Trainer(TrainerOptions opt, dist::Grid& grid, FlatParams& flat, Objective& objective, const TrainData& data,
+          RunCheckpointer& checkpointer);
+  // From `resume_dir` (a committed checkpoint) or from the start ("").
+  TrainResult run(const std::string& resume_dir);
+  // Validation loss (token mean over the whole validation split) and its perplexity.
+  std::pair<double, double> evaluate();
+  std::int64_t total_steps() const { return total_; }
+  const RunState& state() const { return state_; }
+  std::string last_checkpoint() const { return last_checkpoint_; }
+
+ private:
+  void save();
+
+  TrainerOptions opt_;
+  dist::Grid& grid_;
+  FlatParams& flat_;
+  Objective& objective_;
+  TrainData data_;
+  RunCheckpointer& checkpointer_;
+  DataParallel dp_;
+  AdamW adam_;
+  data::Loader loader_;
+  std::int64_t accumulation_ = 1, total_ = 0;
+  Schedule schedule_;
+  RunState state_;
+  std::string last_checkpoint_;
+};
+
+}  // namespace medgpt::train

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# medgpt train on a tiny Qwen3-shaped model and the bundled data:
+# - raw input is prepared once and cached (a rerun reuses it);
+# - a run stopped by the stop signal at step 4 (checkpoint, exit 99) and resumed equals the
+#   uninterrupted 8-step run bit for bit (loss, grad_norm, eval_loss; NEFTune on);
+# - SIGUSR1 from outside stops at a step boundary with a committed checkpoint and exit 99;
+# - a half-written checkpoint (kill -9 during the write) is ignored and the run resumes from the
+#   previous one, to the same curve;
+# - dp=2 equals dp=1 with the same global batch within 1e-5; ZeRO-1 equals plain dp;
+# - metrics.jsonl carries the contract fields; final/ is a loadable HF folder;
+# - bad input gets one line each, before any training.
+set -uo pipefail
+: "${MEDGPT:?}" "${MEDGPT_SOURCE_DIR:?}" "${MEDGPT_FIXTURES_DIR:?}"
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+export OMPI_MCA_mpi_yield_when_idle=1
+mpi() { "${MPIEXEC:-mpiexec}" -q -np "$1" --oversubscribe "${@:2}"; }
+fails=0
+check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails+1)); fi; }
+curve() { jq -c '[.step, .loss, .grad_norm, .eval_loss]' "$1/metrics.jsonl"; }
+
+src="$MEDGPT_SOURCE_DIR"
+common=(--model.config "$MEDGPT_FIXTURES_DIR/train/tiny-qwen3.json" --model.tokenizer "$src/inputs/tokenizer"
+      --train.micro_batch_size 2 --train.global_batch_size 4 --train.learning_rate 3e-3 --train.warmup_steps 2
+      --train.peak_flops 1e11 --threads 1)
+base=(train --stage pt "${common[@]}")
+
+# Prepare once (raw input), then reuse the cached corpus.
+"$MEDGPT" "${base[@]}" --output-dir "$work/prep" --data.train "$src/inputs/data/pt" --data.block_size 64 \
+  --data.validation_split 40 --train.max_steps 1 2> "$work/prep.log"
+corpus=$(ls "$work"/prep/data/pt-*.h5)
+check "raw input prepared into OUT/data" '[[ -f "$corpus" ]]'
+rm -rf "$work/prep/checkpoints" "$work/prep/final"
+"$MEDGPT" "${base[@]}" --output-dir "$work/prep" --data.train "$src/inputs/data/pt" --data.block_size 64 \
+  --data.validation_split 40 --train.max_steps 1 --resume never 2> "$work/prep2.log"
+check "a rerun reuses the prepared corpus" 'grep -q "reusing $corpus" "$work/prep2.log"'
+
+run8=("${base[@]}" --data.train "$corpus" --train.eval_steps 4 --train.neftune_alpha 5)
+run=("${run8[@]}" --train.max_steps 8)
+"$MEDGPT" "${run[@]}" --output-dir "$work/straight" 2> "$work/straight.log"
+check "straight run finishes" '[[ -f "$work/straight/final/model.safetensors" && -f "$work/straight/final/config.json" && -f "$work/straight/final/tokenizer.json" ]]'
+fields='select(.step == 4) | [has("step", "epoch", "loss", "lr", "grad_norm", "tokens", "tokens_per_s", "mfu", "time_s", "eval_loss", "eval_ppl")] | all'
+check "metrics.jsonl has the contract fields" \
+  '[[ $(jq -s "length" "$work/straight/metrics.jsonl") -eq 8 && $(jq "$fields" "$work/straight/metrics.jsonl") == true ]]'
+check "TensorBoard events written" 'compgen -G "$work/straight/tb/events.out.tfevents.*" > /dev/null'
+check "loss goes down" '[[ $(jq -s ".[0].loss > .[7].loss" "$work/straight/metrics.jsonl") == true ]]'
+
+"$MEDGPT" "${run[@]}" --output-dir "$work/resumed" --train.preempt_at_step 4 2> "$work/stop.log"
+rc=$?
+check "stop at step 4: exit 99 with a committed checkpoint" '[[ $rc -eq 99 && -f "$work/resumed/checkpoints/step-00000004/COMMITTED" ]]'
+"$MEDGPT" "${run[@]}" --output-dir "$work/resumed" 2> "$work/resume.log"
+check "resume auto continues from step 4" 'grep -q "resumed from .*step-00000004 at step 4" "$work/resume.log"'
+check "4 + resume 4 == 8 straight, bit for bit" 'diff <(curve "$work/straight") <(curve "$work/resumed")'
+
+# SIGUSR1 from outside, mid-run (slow the steps down with a longer run).
+"$MEDGPT" "${run8[@]}" --train.max_steps 400 --output-dir "$work/signal" 2> "$work/signal.log" &
+pid=$!
+for _ in $(seq 100); do [[ -s "$work/signal/metrics.jsonl" ]] && break; sleep 0.1; done
+kill -USR1 "$pid"; wait "$pid"; rc=$?
+last=$(tail -1 "$work/signal/metrics.jsonl" | jq .step)
+check "SIGUSR1: exit 99, checkpoint at the last logged step ($last)" '[[ $rc -eq 99 && -f "$work/signal/checkpoints/step-$(printf %08d "$last")/COMMITTED" ]]'
+
+# kill -9 while step 6's checkpoint is written: step 3's stays the newest committed.
+(MEDGPT_TEST_KILL_IN_CHECKPOINT=6 exec "$MEDGPT" "${run[@]}" --train.save_steps 3 --output-dir "$work/crash" 2> /dev/null)
+check "killed mid-checkpoint: a .partial folder and no COMMITTED step 6" \
+  '[[ -d "$work/crash/checkpoints/step-00000006.partial" && ! -e "$work/crash/checkpoints/step-00000006" ]]'
+"$MEDGPT" "${run[@]}" --train.save_steps 3 --output-dir "$work/crash" 2> "$work/crash.log"
+check "resume ignores the half-written checkpoint and continues from step 3" 'grep -q "resumed from .*step-00000003 at step 3" "$work/crash.log"'
+check "crash + resume == straight" 'diff <(curve "$work/straight") <(curve "$work/crash")'
+check "the .partial folder is gone after the rewrite" '[[ ! -e "$work/crash/checkpoints/step-00000006.partial" && -f "$work/crash/checkpoints/step-00000006/COMMITTED" ]]'
+
+# Data parallelism: same global batch (4 rows) on 1 and 2 ranks; ZeRO-1 on 2 ranks.
+dp=("${base[@]}" --data.train "$corpus" --train.max_steps 5 --train.eval_steps 5)
+"$MEDGPT" "${dp[@]}" --output-dir "$work/dp1" 2> /dev/null
+mpi 2 "$MEDGPT" "${dp[@]}" --output-dir "$work/dp2" 2> /dev/null
+mpi 2 "$MEDGPT" "${dp[@]}" --train.zero 1 --output-dir "$work/dp2z" 2> /dev/null
+close() {  # max |a-b| over loss, grad_norm and eval_loss of two runs
+  jq -n --slurpfile a "$1/metrics.jsonl" --slurpfile b "$2/metrics.jsonl" \
+    '[range($a|length) as $i | ($a[$i].loss - $b[$i].loss), ($a[$i].grad_norm - $b[$i].grad_norm), (($a[$i].eval_loss // 0) - ($b[$i].eval_loss // 0)) | fabs] | max'
+}
+diff12=$(close "$work/dp1" "$work/dp2")
+check "dp=2 == dp=1 within 1e-5 (max diff $diff12)" '[[ -n "$diff12" && $(jq -n "$diff12 < 1e-5") == true && $(jq -s length "$work/dp2/metrics.jsonl") -eq 5 ]]'
+# The sharded gradient norm sums the squares in another order: equal to the last bits only.
+check "ZeRO-1 == plain dp: losses bit for bit, grad norms within 1e-12" \
+  'diff <(jq -c "[.step, .loss, .eval_loss]" "$work/dp2/metrics.jsonl") <(jq -c "[.step, .loss, .eval_loss]" "$work/dp2z/metrics.jsonl") &&
+   [[ $(jq -n "$(close "$work/dp2" "$work/dp2z") < 1e-12") == true ]]'
+
+# Bad input: one line each, non-zero exit, before training.
+bad() {  # name, expected message regex, args...
+  local name=$1 want=$2; shift 2
+  "$MEDGPT" "$@" 2> "$work/err" > /dev/null
+  local rc=$?
+  check "$name: exit $rc, one line" '[[ $rc -ne 0 && $rc -ne 99 && $(grep -c . "$work/err") -eq 1 ]] && grep -Eq "$want" "$work/err"'
+}
+printf '[train]\nmicro_batch_sise = 2\n' > "$work/typo.ini"
+bad "unknown config key" "typo.ini:2.*micro_batch_sise" "${dp[@]}" --output-dir "$work/x" --config "$work/typo.ini"
+printf '[train]\nwarmup_ratio = lots\n' > "$work/type.ini"
+bad "wrong type" "type.ini:2.*warmup_ratio" "${dp[@]}" --output-dir "$work/x" --config "$work/type.ini"
+bad "missing data file" "nope.h5: no such corpus" "${base[@]}" --data.train "$work/nope.h5" --output-dir "$work/x"
+bad "another run's checkpoint in the output dir" "trainer.stage.*another run" \
+  train --stage sft "${common[@]}" --data.train "$src/inputs/data/sft" --output-dir "$work/dp1"
+bad "global batch not a multiple" "global_batch_size.*multiple" train --stage pt --model.config "$MEDGPT_FIXTURES_DIR/train/tiny-qwen3.json" \
+  --model.tokenizer "$src/inputs/tokenizer" --data.train "$corpus" --train.micro_batch_size 2 --train.global_batch_size 3 --output-dir "$work/x"
+
+echo "$fails failed"
+[[ $fails -eq 0 ]]
