@@ -1,44 +1,55 @@
 #!/usr/bin/env bash
-# The main job on the bundled data, from a fresh Debian 12 machine: set up, build, then
-#   1. train a medical domain tokenizer (byte-level BPE, Qwen pre-tokenizer) on the bundled corpus,
-#   2. encode the corpus with it and decode it back (checked to round-trip),
-#   3. extend the Qwen3 tokenizer with the domain tokens and report how much shorter the corpus gets,
-#   4. prepare the bundled pretraining and SFT data into HDF5 corpora with it (2 MPI ranks) and
-#      show what the SFT loss will train on.
-# Outputs go to run/demo/ (or $1).
+# The main job on the bundled data, from a fresh Debian 12 machine: set up, build, then MedicalGPT's
+# pipeline on a 12.5M-parameter Qwen3-shaped model and the bundled 8,000-token medical tokenizer:
+#   1. prepare the pretraining and SFT corpora (HDF5, 2 MPI ranks),
+#   2. pretrain (PT) from scratch, 2 data-parallel ranks, bf16,            inputs/pt.ini
+#   3. fine-tune (SFT) the PT model on medical dialogues, Qwen template,   inputs/sft.ini
+#   4. answer the bundled questions with the PT and the SFT model,
+#   5. plot the loss curves.
+# Outputs go to runs/demo/ (or $1). About 6-8 minutes of training on 2 cores after the build.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-out="${1:-$root/run/demo}"
+out="$(mkdir -p "${1:-$root/runs/demo}" && cd "${1:-$root/runs/demo}" && pwd)"
 "$root/tools/setup.sh"
 "$root/tools/build.sh" >/dev/null
 medgpt="${MEDGPT_BUILD_DIR:-$root/build}/medgpt"
-corpus="$root/inputs/data/medical_corpus.txt"
-mkdir -p "$out"
-
-echo "== 1. train a domain tokenizer on $(basename "$corpus")"
-"$medgpt" tokenizer train --config "$root/inputs/tokenizer.ini" --input "$corpus" --output "$out/domain_tokenizer"
-
-echo "== 2. encode the corpus with it, and decode it back"
-jq -cR '{text: .}' "$corpus" > "$out/corpus.jsonl"
-"$medgpt" tokenizer encode --tokenizer "$out/domain_tokenizer" --input "$out/corpus.jsonl" --output "$out/corpus.ids.jsonl"
-"$medgpt" tokenizer decode --tokenizer "$out/domain_tokenizer" --input "$out/corpus.ids.jsonl" --output "$out/corpus.decoded.jsonl"
-if cmp -s "$out/corpus.jsonl" "$out/corpus.decoded.jsonl"; then
-  echo "round trip: identical text"
-else
-  echo "round trip: decoded text differs from the corpus (see $out/corpus.decoded.jsonl)" >&2
-  exit 1
-fi
-
-echo "== 3. extend Qwen3's tokenizer with the domain tokens"
-"$root/tools/unpack-tokenizer.sh" qwen3 "$out/qwen3"
-"$medgpt" tokenizer extend --base "$out/qwen3" --add "$out/domain_tokenizer" --output "$out/qwen3_medical" --corpus "$corpus"
-
-echo "== 4. prepare the bundled pt and sft data (2 ranks) and inspect the sft corpus"
+cd "$root"  # the configs name the bundled inputs relative to the repository
 mpi=(mpiexec -q -np 2 --oversubscribe)
 [[ $(id -u) -eq 0 ]] && mpi+=(--allow-run-as-root)
-OMPI_MCA_mpi_yield_when_idle=1 "${mpi[@]}" "$medgpt" prepare --kind pt --input "$root/inputs/data/pt" \
-  --tokenizer "$out/qwen3_medical" --block-size 512 --validation-split 0.02 --output "$out/pt.h5"
-OMPI_MCA_mpi_yield_when_idle=1 "${mpi[@]}" "$medgpt" prepare --kind sft --input "$root/inputs/data/sft" \
-  --tokenizer "$out/qwen3_medical" --template qwen --max-length 1024 --validation-split 0.05 --output "$out/sft.h5"
-"$medgpt" data inspect --input "$out/sft.h5" --tokenizer "$out/qwen3_medical" --sample 1
-echo "outputs in $out"
+export OMPI_MCA_mpi_yield_when_idle=1
+start=$(date +%s)
+elapsed() { echo "$(( $(date +%s) - start )) s"; }
+
+echo "== 1. prepare the corpora (2 ranks)"
+"${mpi[@]}" "$medgpt" prepare --kind pt --input inputs/data/pt --tokenizer inputs/tokenizer --block-size 256 \
+  --validation-split 0.02 --output "$out/pt.h5"
+"${mpi[@]}" "$medgpt" prepare --kind sft --input inputs/data/sft --tokenizer inputs/tokenizer --template qwen \
+  --max-length 512 --validation-split 0.05 --output "$out/sft.h5"
+
+echo "== 2. pretrain (2 data-parallel ranks) [$(elapsed)]"
+"${mpi[@]}" "$medgpt" train --stage pt --config inputs/pt.ini --data.train "$out/pt.h5" --output-dir "$out/pt" --threads 1
+
+echo "== 3. supervised fine-tuning of the PT model [$(elapsed)]"
+"${mpi[@]}" "$medgpt" train --stage sft --config inputs/sft.ini --model.path "$out/pt/final" --data.train "$out/sft.h5" \
+  --output-dir "$out/sft" --threads 1
+
+echo "== 4. answers to inputs/data/questions.jsonl [$(elapsed)]"
+for stage in pt sft; do
+  "$medgpt" generate --model "$out/$stage/final" --input inputs/data/questions.jsonl --output "$out/answers-$stage.jsonl" \
+    --max-new-tokens 96 --do-sample --temperature 0.7 --top-p 0.9 --repetition-penalty 1.2 --seed 42
+done
+for stage in pt sft; do
+  echo "-- $stage model:"
+  jq -r '"Q: \(.prompt)\nA: \(.output | gsub("\n"; " ") | .[0:240])"' "$out/answers-$stage.jsonl"
+done
+
+echo "== 5. curves"
+"$root/tools/plot-metrics" "$out/pt" >/dev/null
+"$root/tools/plot-metrics" "$out/sft" >/dev/null
+pt_eval=$(jq -s 'map(select(.eval_loss)) | last | .eval_loss' "$out/pt/metrics.jsonl")
+sft_start=$(jq -s 'map(select(.step == 0)) | first | .eval_loss' "$out/sft/metrics.jsonl")
+sft_eval=$(jq -s 'map(select(.eval_loss)) | last | .eval_loss' "$out/sft/metrics.jsonl")
+printf 'PT  eval loss (encyclopedia valid split): %.3f\n' "$pt_eval"
+printf 'SFT eval loss (dialogue valid split): PT model %.3f -> SFT model %.3f\n' "$sft_start" "$sft_eval"
+echo "done in $(elapsed). metrics: $out/{pt,sft}/metrics.jsonl, plots: $out/{pt,sft}/*.png, TensorBoard: $out/{pt,sft}/tb,"
+echo "models: $out/pt/final, $out/sft/final (Hugging Face folders), answers: $out/answers-{pt,sft}.jsonl"

@@ -13,6 +13,8 @@ packages=(
   libopenmpi-dev openmpi-bin
   # corpora and checkpoints
   libhdf5-dev
+  # a real single-node Slurm for slurm/*.sbatch and the e2e tests (tools/local-slurm.sh; no accounting)
+  slurmctld slurmd slurm-client munge
   # options (INI + command line)
   libboost-program-options-dev
   # tests

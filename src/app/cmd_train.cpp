@@ -116,6 +116,8 @@ void check_tokens(const data::TokenArrays& c, std::int64_t vocab, const std::str
 }
 
 int run_train(const po::variables_map& vm) {
+  // First thing: a SIGUSR1/SIGTERM forwarded by mpirun during start-up must not kill the rank.
+  util::install_stop_signal_handlers();
   // ---- options (checked before any work) ----
   const std::string stage = required(vm, "stage");
   if (stage != "pt" && stage != "sft") util::fail("--stage", "\"" + stage + "\" is not a stage of medgpt train yet", "use pt or sft");
@@ -155,11 +157,10 @@ int run_train(const po::variables_map& vm) {
 
   // ---- model ----
   model::ModelConfig config = model::ModelConfig::load(model_path.empty() ? model_config : model_path);
-  const bool from_checkpoint = !model_path.empty() && util::file_exists(model_path + "/meta.json") && model::is_committed(model_path);
   model::Transformer m(config, dtype, at::kCPU, grid.tp_size() > 1 ? &grid.tp() : nullptr);
   const std::uint64_t seed = vm["train.seed"].as<std::uint64_t>();
   if (!model_config.empty()) m.init_random(seed);
-  else m.load(from_checkpoint ? model::read_model_full(model_path) : model::read_safetensors_dir(model_path), model_path);
+  else m.load(model::read_model_weights(model_path), model_path);
   const std::string resize = vm["model.resize_vocab"].as<std::string>();
   if (!resize.empty() && resize != "0") {
     const std::int64_t want = resize == "auto" ? static_cast<std::int64_t>(tok.max_id()) + 1 : std::stoll(resize);
@@ -222,7 +223,7 @@ int run_train(const po::variables_map& vm) {
   // ---- the run ----
   const std::string dtype_label = dtype == at::kBFloat16 ? "bfloat16" : "float32";
   std::string files_dir;
-  if (world.rank() == 0) files_dir = write_model_files(out, from_checkpoint || model_path.empty() ? "" : model_path, tokenizer_dir_of(tokenizer_path), config, dtype_label);
+  if (world.rank() == 0) files_dir = write_model_files(out, model_path, tokenizer_dir_of(tokenizer_path), config, dtype_label);
   world.barrier();
   files_dir = out + "/model-files";
 
@@ -253,6 +254,7 @@ int run_train(const po::variables_map& vm) {
   to.logging_steps = std::max<std::int64_t>(1, vm["train.logging_steps"].as<std::int64_t>());
   to.eval_steps = vm["train.eval_steps"].as<std::int64_t>();
   to.save_steps = vm["train.save_steps"].as<std::int64_t>();
+  to.eval_on_start = flag(vm, "train.eval_on_start");
   to.max_bad_steps = std::max<std::int64_t>(1, vm["train.max_bad_steps"].as<std::int64_t>());
   to.seed = seed;
   to.peak_flops = vm["train.peak_flops"].as<double>();
@@ -358,6 +360,7 @@ void register_train_command(std::vector<Command>& out) {
                        ("train.zero", po::value<int>()->default_value(0), "1: ZeRO-1 (optimizer state sharded over data-parallel ranks)")
                        ("train.logging_steps", po::value<std::int64_t>()->default_value(1), "metrics.jsonl row every N steps")
                        ("train.eval_steps", po::value<std::int64_t>()->default_value(0), "validation loss every N steps (0: never; also at the end when > 0)")
+                       ("train.eval_on_start", po::value<bool>()->default_value(false)->implicit_value(true), "evaluate the starting model first (a step-0 row)")
                        ("train.save_steps", po::value<std::int64_t>()->default_value(0), "checkpoint every N steps (0: only at the end and on preemption)")
                        ("train.save_total_limit", po::value<int>()->default_value(0), "keep the newest N checkpoints (0: all)")
                        ("train.max_bad_steps", po::value<std::int64_t>()->default_value(10), "stop after N non-finite steps in a row")

@@ -28,6 +28,7 @@ void register_model_bench(std::vector<Command>& out);
 void register_prepare_command(std::vector<Command>& out);
 void register_data_commands(std::vector<Command>& out);
 void register_train_command(std::vector<Command>& out);
+void register_generate_command(std::vector<Command>& out);
 
 // Parses args (after the command path) with --config FILE.ini under the command line; throws
 // util::Error naming an unknown option or key. Returns false when --help was printed.

@@ -22,6 +22,7 @@ std::vector<Command> all_commands() {
   medgpt::app::register_prepare_command(cmds);
   medgpt::app::register_data_commands(cmds);
   medgpt::app::register_train_command(cmds);
+  medgpt::app::register_generate_command(cmds);
   medgpt::app::register_model_commands(cmds);
   medgpt::app::register_lora_commands(cmds);
   medgpt::app::register_checkpoint_commands(cmds);

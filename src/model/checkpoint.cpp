@@ -97,6 +97,11 @@ void write_model_shard(const std::string& dir, const ShardLayout& l, const Named
 
 bool is_committed(const std::string& dir) { return fs::exists(dir + "/COMMITTED"); }
 
+NamedTensors read_model_weights(const std::string& dir) {
+  if (fs::exists(dir + "/meta.json") && is_committed(dir)) return read_model_full(dir);
+  return read_safetensors_dir(dir);
+}
+
 void commit_checkpoint(const std::string& dir, const ShardLayout& world_layout, const std::string& dtype) {
   nlohmann::ordered_json meta;
   meta["format_version"] = kFormatVersion;

@@ -29,6 +29,9 @@ void write_model_shard(const std::string& dir, const ShardLayout& l, const Named
 NamedTensors read_model_full(const std::string& dir);
 
 bool is_committed(const std::string& dir);
+// The weights of a model folder: a medgpt checkpoint (meta.json + COMMITTED) or a Hugging Face
+// folder (*.safetensors).
+NamedTensors read_model_weights(const std::string& dir);
 // meta.json + COMMITTED (after every shard is written).
 void commit_checkpoint(const std::string& dir, const ShardLayout& world_layout, const std::string& dtype);
 

@@ -8,6 +8,7 @@
 
 #include "dist/tensor_parallel.hpp"
 #include "model/checkpointing.hpp"
+#include "model/kv_cache.hpp"
 #include "model/lm_loss.hpp"
 #include "model/lora.hpp"
 #include "model/rope.hpp"
@@ -190,7 +191,7 @@ at::Tensor Transformer::rms_norm(const at::Tensor& x, const at::Tensor& weight) 
 }
 
 at::Tensor Transformer::attention(const Block& b, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                                  const at::Tensor& mask) const {
+                                  const at::Tensor& mask, KvCache* cache, std::size_t layer) const {
   const auto& c = config_;
   const std::int64_t B = x.size(0), T = x.size(1), D = c.head_dim;
   // Under tp this rank computes heads [tp_rank * nh, (tp_rank + 1) * nh) (column-parallel q/k/v).
@@ -214,6 +215,7 @@ at::Tensor Transformer::attention(const Block& b, const at::Tensor& x, const at:
   q = apply_rope(q.transpose(1, 2), cos, sin);
   k = apply_rope(k.transpose(1, 2), cos, sin);
   v = v.transpose(1, 2);
+  if (cache) std::tie(k, v) = cache->append(layer, k, v);  // keys/values of every position so far
   const std::int64_t rep = c.num_heads / c.num_kv_heads;
   if (rep > 1) {  // GQA: kv head j serves query heads j*rep .. j*rep+rep-1
     k = k.repeat_interleave(rep, 1);
@@ -245,15 +247,17 @@ at::Tensor add_neftune_noise(const at::Tensor& emb, double alpha) {
 
 at::Tensor Transformer::hidden(const at::Tensor& ids, const ForwardInputs& in) const {
   const std::int64_t B = ids.size(0), T = ids.size(1);
-  at::Tensor positions = in.positions.defined() ? in.positions : at::arange(T, at::kLong).unsqueeze(0).expand({B, T});
+  const std::int64_t past = in.cache ? in.cache->length : 0, keys = past + T;
+  if (in.cache && in.segment_ids.defined()) util::fail("Transformer", "packed samples cannot use a KV cache", "internal error");
+  at::Tensor positions = in.positions.defined() ? in.positions : at::arange(past, keys, at::kLong).unsqueeze(0).expand({B, T});
   const std::int64_t longest = positions.numel() ? positions.max().item<std::int64_t>() + 1 : 0;
   const at::Tensor inv_freq =
       config_.rope_scaling.type == "dynamic" && longest > config_.max_position_embeddings ? rope_inv_freq(config_, longest) : inv_freq_;
   auto [cos, sin] = rope_tables(inv_freq, positions, dtype_);
 
-  // Additive mask [B, 1, T, T]: causal, minus padded keys, minus keys of other packed samples.
-  at::Tensor allowed = at::ones({T, T}, at::kBool).tril().view({1, 1, T, T});
-  if (in.attention_mask.defined()) allowed = allowed.logical_and(in.attention_mask.to(at::kBool).view({B, 1, 1, T}));
+  // Additive mask [B, 1, T, past + T]: causal, minus padded keys, minus keys of other packed samples.
+  at::Tensor allowed = at::ones({T, keys}, at::kBool).tril(past).view({1, 1, T, keys});
+  if (in.attention_mask.defined()) allowed = allowed.logical_and(in.attention_mask.to(at::kBool).view({B, 1, 1, keys}));
   if (in.segment_ids.defined())
     allowed = allowed.logical_and(in.segment_ids.view({B, 1, T, 1}).eq(in.segment_ids.view({B, 1, 1, T})));
   // torch.finfo(dtype).min, as transformers fills masked scores.
@@ -266,15 +270,16 @@ at::Tensor Transformer::hidden(const at::Tensor& ids, const ForwardInputs& in) c
   if (in.neftune_alpha > 0) x = add_neftune_noise(x, in.neftune_alpha);
   const bool recompute = checkpointing_ && at::GradMode::is_enabled();
   for (std::size_t i = 0; i < blocks_.size(); ++i)
-    x = recompute ? checkpointed_block(*this, i, x, cos, sin, mask) : block(i, x, cos, sin, mask);
+    x = recompute ? checkpointed_block(*this, i, x, cos, sin, mask) : block(i, x, cos, sin, mask, in.cache);
+  if (in.cache) in.cache->length += T;
   return rms_norm(x, final_norm_);
 }
 
 at::Tensor Transformer::block(std::size_t i, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                              const at::Tensor& mask) const {
+                              const at::Tensor& mask, KvCache* cache) const {
   const Block& b = blocks_[i];
   auto enter = [&](const at::Tensor& t) { return tp_ ? dist::copy_to_tp(t, *tp_) : t; };
-  at::Tensor h = x + attention(b, enter(rms_norm(x, b.input_norm)), cos, sin, mask);
+  at::Tensor h = x + attention(b, enter(rms_norm(x, b.input_norm)), cos, sin, mask, cache, i);
   at::Tensor n = enter(rms_norm(h, b.post_norm));
   return h + row_parallel(b.down, at::silu(b.gate(n)) * b.up(n));
 }
@@ -295,6 +300,12 @@ at::Tensor Transformer::logits(const at::Tensor& ids, const ForwardInputs& in) c
   at::Tensor h = hidden(ids, in);
   if (!tp_) return at::linear(h, lm_head());
   return dist::gather_from_tp(at::linear(dist::copy_to_tp(h, *tp_), lm_head()), *tp_);
+}
+
+at::Tensor Transformer::last_logits(const at::Tensor& ids, const ForwardInputs& in) const {
+  at::Tensor h = hidden(ids, in).select(1, ids.size(1) - 1);
+  if (!tp_) return at::linear(h, lm_head()).to(at::kFloat);
+  return dist::gather_from_tp(at::linear(dist::copy_to_tp(h, *tp_), lm_head()), *tp_).to(at::kFloat);
 }
 
 at::Tensor Transformer::loss(const at::Tensor& ids, const at::Tensor& labels, const ForwardInputs& in, double normalizer) const {

@@ -15,6 +15,7 @@
 
 namespace medgpt::model {
 
+struct KvCache;      // model/kv_cache.hpp
 struct LoraAdapter;  // model/lora.hpp
 struct Nf4Weight;    // model/nf4.hpp
 
@@ -45,6 +46,9 @@ struct ForwardInputs {
   at::Tensor segment_ids;     // [B, T] packed samples: attention stays inside equal ids
   // NEFTune (training only): uniform noise of magnitude alpha / sqrt(T * hidden) on the embeddings.
   double neftune_alpha = 0;
+  // Generation: the keys/values of the positions before `ids` are read from (and those of `ids`
+  // appended to) the cache; attention_mask then covers past and new positions [B, past + T].
+  KvCache* cache = nullptr;
 };
 
 class Transformer {
@@ -82,6 +86,8 @@ class Transformer {
   at::Tensor hidden(const at::Tensor& ids, const ForwardInputs& in = {}) const;
   // Logits [B, T, V] (in the model dtype; gathered over tp).
   at::Tensor logits(const at::Tensor& ids, const ForwardInputs& in = {}) const;
+  // Logits of the last position only [B, V] in float32 (generation).
+  at::Tensor last_logits(const at::Tensor& ids, const ForwardInputs& in = {}) const;
   // Mean next-token loss over labels [B, T] (-100 ignored; not yet shifted), normalised by
   // `normalizer` (default: this batch's label count). Vocab-parallel under tp.
   at::Tensor loss(const at::Tensor& ids, const at::Tensor& labels, const ForwardInputs& in = {}, double normalizer = 0) const;
@@ -101,11 +107,12 @@ class Transformer {
  private:
   at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight) const;
   at::Tensor attention(const Block& b, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                       const at::Tensor& mask) const;
+                       const at::Tensor& mask, KvCache* cache, std::size_t layer) const;
   at::Tensor row_parallel(const Linear& l, const at::Tensor& x) const;
  public:
   // One decoder block (for activation checkpointing's recomputation).
-  at::Tensor block(std::size_t i, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask) const;
+  at::Tensor block(std::size_t i, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
+                   KvCache* cache = nullptr) const;
   NamedTensors block_parameters(std::size_t i) const;
 
  private:

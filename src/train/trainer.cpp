@@ -118,7 +118,6 @@ TrainResult Trainer::run(const std::string& resume_dir) {
   const bool writer = world.rank() == 0;
   MetricsLog metrics(opt_.output_dir, writer, state_.step);
   const double peak = opt_.peak_flops > 0 ? opt_.peak_flops : peak_flops(opt_.compute_dtype, world);
-  util::install_stop_signal_handlers();
 
   char buf[512];
   std::snprintf(buf, sizeof buf, "training %lld steps: global batch %lld = %lld micro x %lld accumulation x %d dp, seq %zu; lr %g %s (warmup %lld); ceiling %.1f GFLOP/s",
@@ -126,6 +125,12 @@ TrainResult Trainer::run(const std::string& resume_dir) {
                 static_cast<long long>(accumulation_), grid_.dp_size(), data_.seq_len, opt_.adam.lr, opt_.schedule.c_str(),
                 static_cast<long long>(schedule_.warmup), peak / 1e9);
   util::log(buf);
+
+  if (opt_.eval_on_start && state_.step == 0 && data_.valid) {
+    const auto [loss, ppl] = evaluate();
+    metrics.write({{"step", 0}, {"eval_loss", loss}, {"eval_ppl", ppl}});
+    util::log("step 0: eval_loss " + std::to_string(loss) + ", eval_ppl " + std::to_string(ppl));
+  }
 
   // Per logging window: the loss of each step, tokens, and where the time went.
   double window_loss = 0, window_time = 0;

@@ -32,6 +32,7 @@ struct TrainerOptions {
   double max_grad_norm = 1.0;
   int zero = 0;
   std::int64_t logging_steps = 1, eval_steps = 0, save_steps = 0, max_bad_steps = 10;
+  bool eval_on_start = false;  // a step-0 row with the starting model's validation loss
   std::uint64_t seed = 42;
   double flops_per_token = 0;  // for MFU
   double peak_flops = 0;       // 0: measured (train/peak_flops.hpp)

@@ -1,0 +1,29 @@
+// Batched generation with a KV cache: prompts of different lengths left-padded (positions count
+// real tokens only, padding masked out, as transformers' generate does), one prefill, then one
+// decode step per token; each row stops on its own at an EOS id or max_new_tokens.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include "infer/sampler.hpp"
+#include "model/transformer.hpp"
+
+namespace medgpt::infer {
+
+struct GenerationOptions {
+  SamplingOptions sampling;
+  std::int64_t max_new_tokens = 256;
+  std::vector<std::int64_t> eos_ids;  // any of them ends a row (kept in its output)
+  std::int64_t pad_id = 0;
+  std::uint64_t seed = 42;
+};
+
+// Token callback for streaming: (row, id).
+using TokenFn = std::function<void(std::size_t, std::int64_t)>;
+
+// The new ids of every prompt (EOS included when reached).
+std::vector<std::vector<std::int64_t>> generate(const model::Transformer& m, const std::vector<std::vector<std::int64_t>>& prompts,
+                                                const GenerationOptions& o, const TokenFn& on_token = {});
+
+}  // namespace medgpt::infer
