@@ -147,7 +147,16 @@ void Transformer::init_random(std::uint64_t seed) {
     const bool norm = name.find("norm") != std::string::npos;
     if (norm) p.fill_(1.0);
     else if (name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0) p.zero_();
-    else p.normal_(0.0, config_.initializer_range, gen);
+    else {
+      // Drawn whole in fp32 and then cut and rounded: every tp layout and dtype starts from the
+      // same model.
+      std::vector<std::int64_t> full = p.sizes().vec();
+      const int dim = split_dim(name);
+      if (dim >= 0) full[static_cast<std::size_t>(dim)] *= tp_size();
+      at::Tensor w = at::empty(full, at::kFloat).normal_(0.0, config_.initializer_range, gen);
+      if (dim >= 0) w = w.narrow(dim, p.size(dim) * tp_rank(), p.size(dim));
+      p.copy_(w);
+    }
   }
 }
 
