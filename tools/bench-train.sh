@@ -46,7 +46,8 @@ run "demo-12m bf16 dp2 zero1" 2 1 inputs/models/demo-12m/config.json "$work/pt25
 printf '    dp efficiency (2 ranks x 1 thread / 1 rank x 2 threads): %.1f%%\n' \
   "$(jq -n "$(cat "$work/demo-12m bf16 dp2.tps") / $(cat "$work/demo-12m bf16.tps") * 100")"
 
-echo "== Qwen2.5-0.5B shape (inputs/models/qwen2.5-0.5b.json), T=512, global batch 2"
+echo "== Qwen2.5-0.5B shape (inputs/models/qwen2.5-0.5b.json), T=512, global batch 2, 3 steps"
+steps=3
 for p in fp32 bf16; do
   run "qwen2.5-0.5b $p" 1 2 inputs/models/qwen2.5-0.5b.json "$work/pt512.h5" "$p" 1 2
 done

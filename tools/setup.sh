@@ -15,6 +15,8 @@ packages=(
   libhdf5-dev
   # a real single-node Slurm for slurm/*.sbatch and the e2e tests (tools/local-slurm.sh; no accounting)
   slurmctld slurmd slurm-client munge
+  # HTTP server of `medgpt serve` (cpp-httplib)
+  libcpp-httplib-dev
   # options (INI + command line)
   libboost-program-options-dev
   # tests

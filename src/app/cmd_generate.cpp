@@ -10,14 +10,12 @@
 #include <fstream>
 
 #include "app/command.hpp"
+#include "app/generation_setup.hpp"
 #include "data/chat_template.hpp"
 #include "data/readers/prompt_reader.hpp"
 #include "data/tokenizer/tokenizer.hpp"
 #include "dist/grid.hpp"
 #include "infer/generator.hpp"
-#include "model/checkpoint.hpp"
-#include "model/lora.hpp"
-#include "model/transformer.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
 #include "util/json.hpp"
@@ -28,37 +26,6 @@ namespace medgpt::app {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Generation defaults: the model's generation_config.json, then the command line.
-infer::GenerationOptions generation_options(const po::variables_map& vm, const std::string& model_dir, const data::Tokenizer& tok,
-                                            const data::ChatTemplate* tmpl) {
-  infer::GenerationOptions o;
-  nlohmann::json gc = nlohmann::json::object();
-  if (util::file_exists(model_dir + "/generation_config.json")) gc = util::read_json_file(model_dir + "/generation_config.json");
-  auto pick = [&](const char* opt, const char* key, auto fallback) {
-    using T = decltype(fallback);
-    if (!vm[opt].defaulted()) return vm[opt].as<T>();
-    return gc.contains(key) && !gc[key].is_null() ? gc[key].get<T>() : fallback;
-  };
-  o.sampling.temperature = pick("temperature", "temperature", 1.0);
-  o.sampling.top_p = pick("top-p", "top_p", 1.0);
-  o.sampling.top_k = pick("top-k", "top_k", std::int64_t{0});
-  o.sampling.min_p = pick("min-p", "min_p", 0.0);
-  o.sampling.repetition_penalty = pick("repetition-penalty", "repetition_penalty", 1.0);
-  o.sampling.do_sample = pick("do-sample", "do_sample", false) && o.sampling.temperature > 0;
-  o.max_new_tokens = vm["max-new-tokens"].as<std::int64_t>();
-  o.seed = vm["seed"].as<std::uint64_t>();
-  if (gc.contains("eos_token_id")) {
-    if (gc["eos_token_id"].is_array()) for (const auto& e : gc["eos_token_id"]) o.eos_ids.push_back(e.get<std::int64_t>());
-    else if (gc["eos_token_id"].is_number()) o.eos_ids.push_back(gc["eos_token_id"].get<std::int64_t>());
-  }
-  if (tok.eos_id()) o.eos_ids.push_back(*tok.eos_id());
-  if (tmpl)  // the template's end-of-turn strings that are single tokens
-    for (const auto& s : tmpl->stop_strings())
-      if (const auto id = tok.token_to_id(s); id >= 0) o.eos_ids.push_back(id);
-  o.pad_id = tok.pad_id().value_or(tok.eos_id().value_or(0));
-  return o;
-}
 
 std::vector<std::int64_t> prompt_ids(const nlohmann::json& rec, const std::string& where, const data::Tokenizer& tok,
                                      const data::ChatTemplate& tmpl, const data::RenderOptions& ro) {
@@ -78,9 +45,7 @@ std::vector<std::int64_t> prompt_ids(const nlohmann::json& rec, const std::strin
 
 int run_generate(const po::variables_map& vm) {
   const std::string model_dir = required(vm, "model"), input = required(vm, "input"), output = required(vm, "output");
-  const at::ScalarType dtype = model::parse_dtype(vm["dtype"].as<std::string>());
   const std::int64_t batch = std::max<std::int64_t>(1, vm["batch-size"].as<std::int64_t>());
-  if (!util::is_directory(model_dir)) util::fail("--model", model_dir + ": no such folder", "pass a Hugging Face folder, a checkpoint or a run's final/");
   std::vector<std::string> lines;
   {
     std::ifstream in(input);
@@ -88,8 +53,7 @@ int run_generate(const po::variables_map& vm) {
     for (std::string l; std::getline(in, l);)
       if (!l.empty()) lines.push_back(l);
   }
-  const std::string tok_dir = vm.count("tokenizer") ? vm["tokenizer"].as<std::string>() : model_dir;
-  const data::Tokenizer tok = data::Tokenizer::load(tok_dir);
+  const data::Tokenizer tok = load_inference_tokenizer(vm);
   const data::ChatTemplate& tmpl = data::ChatTemplate::get(vm["template"].as<std::string>());
   data::RenderOptions ro;
   ro.add_generation_prompt = true;
@@ -113,9 +77,7 @@ int run_generate(const po::variables_map& vm) {
 
   dist::Grid grid(1, 1);
   dist::Comm& world = grid.world();
-  model::Transformer m(model::ModelConfig::load(model_dir), dtype);
-  m.load(model::read_model_weights(model_dir), model_dir);
-  if (vm.count("adapter")) model::load_lora(m, vm["adapter"].as<std::string>(), at::kFloat);
+  model::Transformer m = load_inference_model(vm);
   for (const auto& p : prompts)
     for (const auto id : p)
       if (id < 0 || id >= m.config().vocab_size)
@@ -175,23 +137,10 @@ void register_generate_command(std::vector<Command>& out) {
   out.push_back({"generate", "batch inference: JSONL prompts (input_ids | prompt | messages) -> JSONL with output_ids and output",
                  [](po::options_description& d) {
                    d.add_options()
-                       ("model", po::value<std::string>(), "Hugging Face folder, medgpt checkpoint or a run's final/ (required)")
-                       ("adapter", po::value<std::string>(), "a LoRA adapter folder (PEFT format) applied on top")
-                       ("tokenizer", po::value<std::string>(), "tokenizer folder (default: --model)")
                        ("input", po::value<std::string>(), "JSONL prompts (required)")
                        ("output", po::value<std::string>(), "JSONL answers (required)")
-                       ("template", po::value<std::string>()->default_value("qwen"), "chat template for prompt/messages lines")
-                       ("system", po::value<std::string>(), "system prompt (default: the template's)")
-                       ("dtype", po::value<std::string>()->default_value("fp32"), "fp32 or bf16")
-                       ("batch-size", po::value<std::int64_t>()->default_value(8), "prompts generated together")
-                       ("max-new-tokens", po::value<std::int64_t>()->default_value(256), "new tokens per answer at most")
-                       ("do-sample", po::value<bool>()->default_value(false)->implicit_value(true), "sample (default: generation_config.json, else greedy)")
-                       ("temperature", po::value<double>()->default_value(1.0), "softmax temperature (0: greedy)")
-                       ("top-p", po::value<double>()->default_value(1.0), "nucleus sampling mass")
-                       ("top-k", po::value<std::int64_t>()->default_value(0), "keep the k most likely tokens (0: off)")
-                       ("min-p", po::value<double>()->default_value(0.0), "drop tokens below min_p x the top probability")
-                       ("repetition-penalty", po::value<double>()->default_value(1.0), "CTRL repetition penalty (1: off)")
-                       ("seed", po::value<std::uint64_t>()->default_value(42), "sampling seed");
+                       ("batch-size", po::value<std::int64_t>()->default_value(8), "prompts generated together");
+                   add_generation_options(d);
                  },
                  run_generate});
 }

@@ -23,6 +23,8 @@ std::vector<Command> all_commands() {
   medgpt::app::register_data_commands(cmds);
   medgpt::app::register_train_command(cmds);
   medgpt::app::register_generate_command(cmds);
+  medgpt::app::register_chat_command(cmds);
+  medgpt::app::register_serve_command(cmds);
   medgpt::app::register_model_commands(cmds);
   medgpt::app::register_lora_commands(cmds);
   medgpt::app::register_checkpoint_commands(cmds);

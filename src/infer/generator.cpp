@@ -51,8 +51,8 @@ std::vector<std::vector<std::int64_t>> generate(const model::Transformer& m, con
       feed[b] = id;
       out[b].push_back(id);
       seen[b].push_back(id);
-      if (on_token) on_token(b, id);
-      if (std::find(o.eos_ids.begin(), o.eos_ids.end(), id) != o.eos_ids.end()) {
+      const bool go_on = !on_token || on_token(b, id);
+      if (!go_on || std::find(o.eos_ids.begin(), o.eos_ids.end(), id) != o.eos_ids.end()) {
         done[b] = true;
         --live;
       }

@@ -19,8 +19,8 @@ struct GenerationOptions {
   std::uint64_t seed = 42;
 };
 
-// Token callback for streaming: (row, id).
-using TokenFn = std::function<void(std::size_t, std::int64_t)>;
+// Token callback for streaming: (row, id); returning false ends that row there (a stop string).
+using TokenFn = std::function<bool(std::size_t, std::int64_t)>;
 
 // The new ids of every prompt (EOS included when reached).
 std::vector<std::vector<std::int64_t>> generate(const model::Transformer& m, const std::vector<std::vector<std::int64_t>>& prompts,
