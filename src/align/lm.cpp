@@ -1,5 +1,9 @@
 #include "align/lm.hpp"
 
+#include <algorithm>
+
+#include "model/lora.hpp"
+
 namespace medgpt::align {
 
 at::Tensor batch_tensor(const std::vector<std::int64_t>& v, const data::Batch& b) {
@@ -18,5 +22,7 @@ at::Tensor LmObjective::loss(const data::Batch& b, double normalizer, bool train
   if (training) in.neftune_alpha = neftune_alpha_;
   return model_.loss(batch_tensor(b.ids, b), batch_tensor(b.labels, b), in, normalizer);
 }
+
+void LmObjective::set_training(bool on) { model::set_lora_training(model_, on); }
 
 }  // namespace medgpt::align

@@ -11,13 +11,14 @@ namespace medgpt::align {
 class LmObjective : public train::Objective {
  public:
   // packed: rows may hold several samples (attention kept inside each, positions restarting).
-  LmObjective(const model::Transformer& model, bool packed, double neftune_alpha = 0)
+  LmObjective(model::Transformer& model, bool packed, double neftune_alpha = 0)
       : model_(model), packed_(packed), neftune_alpha_(neftune_alpha) {}
   double items(const data::Batch& b) const override { return static_cast<double>(b.label_tokens); }
   at::Tensor loss(const data::Batch& b, double normalizer, bool training) override;
+  void set_training(bool on) override;
 
  private:
-  const model::Transformer& model_;
+  model::Transformer& model_;
   bool packed_;
   double neftune_alpha_;
 };

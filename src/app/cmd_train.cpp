@@ -23,6 +23,7 @@
 #include "model/transformer.hpp"
 #include "train/flat_params.hpp"
 #include "train/run_checkpoint.hpp"
+#include "train/schedule.hpp"
 #include "train/trainer.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
@@ -142,9 +143,21 @@ int run_train(const po::variables_map& vm) {
   const std::string resume = vm["resume"].as<std::string>();
 
   const int zero = vm["train.zero"].as<int>();
+  if (zero != 0 && zero != 1) util::fail("--train.zero", "is " + std::to_string(zero) + "; medgpt has ZeRO stages 0 and 1", "use 0 or 1");
+  const std::int64_t micro = vm["train.micro_batch_size"].as<std::int64_t>(), global = vm["train.global_batch_size"].as<std::int64_t>();
+  if (micro < 1) util::fail("--train.micro_batch_size", "must be at least 1", "e.g. --train.micro_batch_size 4");
+  if (global < 1) util::fail("--train.global_batch_size", "must be at least 1", "e.g. --train.global_batch_size 32");
+  if (vm["train.max_steps"].as<std::int64_t>() <= 0 && !(vm["train.epochs"].as<double>() > 0))
+    util::fail("--train.epochs", "must be positive when --train.max_steps is 0", "set one of them");
+  train::check_schedule_type(vm["train.lr_scheduler_type"].as<std::string>(), "--train.lr_scheduler_type");
+  if (stage == "pt" && vm["data.block_size"].as<std::size_t>() == 0) util::fail("--data.block_size", "must be positive", "e.g. --data.block_size 1024");
+  if (stage == "sft" && vm["data.max_length"].as<std::size_t>() == 0) util::fail("--data.max_length", "must be positive", "e.g. --data.max_length 1024");
 
   dist::Grid grid(tp, pp);
   dist::Comm& world = grid.world();
+  if (global % (micro * grid.dp_size()) != 0)
+    util::fail("--train.global_batch_size", "is " + std::to_string(global) + ", not a multiple of micro_batch_size x dp = " +
+               std::to_string(micro) + " x " + std::to_string(grid.dp_size()), "make the global batch a multiple of " + std::to_string(micro * grid.dp_size()));
   // Another run's checkpoints in the output dir: say so now, not after preparing data.
   std::string resume_dir;
   if (resume == "auto") resume_dir = train::newest_checkpoint(out);
@@ -153,11 +166,19 @@ int run_train(const po::variables_map& vm) {
     if (!model::is_committed(resume_dir)) util::fail("--resume", resume_dir + " is not a committed checkpoint", "pass a checkpoints/step-* folder with COMMITTED, or auto");
     train::check_resumable(resume_dir, {stage, lora ? "lora" : "full", precision, grid.tp_size(), grid.pp_size(), grid.dp_size(), zero, 0});
   }
+  // Starting over, or from an older step: the abandoned steps must not be resumed later.
+  if (world.rank() == 0) {
+    const int moved = train::discard_checkpoints_after(out, resume_dir.empty() ? -1 : train::checkpoint_step(resume_dir));
+    if (moved > 0) util::log("moved " + std::to_string(moved) + " checkpoints of the abandoned run to " + out + "/checkpoints-discarded-*");
+  }
+  world.barrier();
   const data::Tokenizer tok = data::Tokenizer::load(tokenizer_path);
 
   // ---- model ----
   model::ModelConfig config = model::ModelConfig::load(model_path.empty() ? model_config : model_path);
-  model::Transformer m(config, dtype, at::kCPU, grid.tp_size() > 1 ? &grid.tp() : nullptr);
+  // Built and loaded in fp32 whatever the precision: the fp32 master weights start exact; the bf16
+  // compute copy is made once the master exists.
+  model::Transformer m(config, at::kFloat, at::kCPU, grid.tp_size() > 1 ? &grid.tp() : nullptr);
   const std::uint64_t seed = vm["train.seed"].as<std::uint64_t>();
   if (!model_config.empty()) m.init_random(seed);
   else m.load(model::read_model_weights(model_path), model_path);
@@ -218,7 +239,9 @@ int run_train(const po::variables_map& vm) {
   td.kind = kind;
   td.seq_len = kind == data::Kind::Pt ? info.counts.value("block_size", prep.block_size) : prep.max_length;
   td.packing = flag(vm, "data.packing");
+  // Padding is masked out: any id the embedding has will do.
   td.pad_id = tok.pad_id().value_or(tok.eos_id().value_or(0));
+  if (td.pad_id >= config.vocab_size) td.pad_id = 0;
 
   // ---- the run ----
   const std::string dtype_label = dtype == at::kBFloat16 ? "bfloat16" : "float32";
@@ -237,11 +260,12 @@ int run_train(const po::variables_map& vm) {
   adam.eps = vm["train.adam_epsilon"].as<double>();
   adam.weight_decay = vm["train.weight_decay"].as<double>();
   train::FlatParams flat(trainable, split_dims, grid.dp_size());
+  if (dtype != at::kFloat) m.set_compute_dtype(dtype);
 
   train::TrainerOptions to;
   to.output_dir = out;
-  to.micro_batch_size = vm["train.micro_batch_size"].as<std::int64_t>();
-  to.global_batch_size = vm["train.global_batch_size"].as<std::int64_t>();
+  to.micro_batch_size = micro;
+  to.global_batch_size = global;
   to.max_steps = vm["train.max_steps"].as<std::int64_t>();
   to.epochs = vm["train.epochs"].as<double>();
   to.adam = adam;

@@ -136,6 +136,7 @@ void prepare_corpus(dist::Comm& world, const PrepareOptions& o, const std::vecto
                     const std::string& template_name, const std::string& output) {
   const bool columnar = o.kind != Kind::Pt && o.kind != Kind::Sft;
   // Everything that can be wrong with the set-up is checked before any tokenizing.
+  if (o.kind == Kind::Pt && o.block_size == 0) util::fail("--block-size", "must be positive", "e.g. --block-size 1024");
   const data::Tokenizer tok = data::Tokenizer::load(tok_path);
   const data::ChatTemplate* tmpl = o.kind != Kind::Pt ? &data::ChatTemplate::get(template_name) : nullptr;
   const auto eos = tok.eos_id();

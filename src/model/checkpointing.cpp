@@ -2,6 +2,9 @@
 
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/custom_function.h>
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <mutex>
 
 namespace medgpt::model {
 
@@ -10,6 +13,18 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+at::Tensor generator_state() {
+  at::Generator g = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(g.mutex());
+  return g.get_state();
+}
+
+void set_generator_state(const at::Tensor& state) {
+  at::Generator g = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(g.mutex());
+  g.set_state(state);
+}
+
 struct CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                             const at::Tensor& mask, at::TensorList params, std::int64_t model, std::int64_t index) {
@@ -17,6 +32,9 @@ struct CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
     ctx->saved_data["index"] = index;
     ctx->saved_data["n_params"] = static_cast<std::int64_t>(params.size());
     ctx->save_for_backward({x, cos, sin, mask});
+    // The recomputation must draw the same dropout masks (LoRA dropout) as this pass: keep the
+    // generator state (torch.utils.checkpoint's preserve_rng_state).
+    ctx->saved_data["rng"] = generator_state();
     at::NoGradGuard no_grad;
     return reinterpret_cast<const Transformer*>(static_cast<std::intptr_t>(model))->block(static_cast<std::size_t>(index), x, cos, sin, mask);
   }
@@ -29,10 +47,13 @@ struct CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
     variable_list inputs{x};
     for (auto& [name, p] : m->block_parameters(index)) inputs.push_back(p);
     at::Tensor y;
+    const at::Tensor now = generator_state();
+    set_generator_state(ctx->saved_data["rng"].toTensor());
     {
       at::AutoGradMode enable(true);
       y = m->block(index, x, saved[1], saved[2], saved[3]);
     }
+    set_generator_state(now);
     variable_list grads = torch::autograd::grad({y}, inputs, {grad_out[0]}, /*retain_graph=*/false, /*create_graph=*/false,
                                                 /*allow_unused=*/true);
     variable_list out{grads[0], at::Tensor(), at::Tensor(), at::Tensor()};

@@ -160,6 +160,13 @@ void Transformer::init_random(std::uint64_t seed) {
   }
 }
 
+void Transformer::set_compute_dtype(at::ScalarType dtype) {
+  at::NoGradGuard no_grad;
+  for (auto& [name, p] : named_parameters())
+    if (p.scalar_type() != dtype) p.set_data(p.to(dtype));
+  dtype_ = dtype;
+}
+
 void Transformer::resize_vocab(std::int64_t vocab_size) {
   const std::int64_t old = config_.vocab_size, t = tp_size();
   if (vocab_size == old) return;

@@ -78,6 +78,10 @@ class Transformer {
   // embedding and LM-head rows start at the mean of the existing rows (MedicalGPT's approach),
   // existing rows are unchanged; config().vocab_size follows. Under tp the new size must divide.
   void resize_vocab(std::int64_t vocab_size);
+  // Rounds every parameter (frozen ones too; NF4 weights and LoRA adapters stay as they are) to
+  // `dtype` in place (the same tensors, new storage) and computes in it from then on. bf16
+  // training builds its fp32 master copy (train::FlatParams) from the fp32 model first.
+  void set_compute_dtype(at::ScalarType dtype);
   // Activation checkpointing per layer: a block keeps only its input during the forward pass and
   // is recomputed in the backward pass (less memory, one more block forward).
   void set_gradient_checkpointing(bool on) { checkpointing_ = on; }

@@ -24,9 +24,7 @@ FlatParams::FlatParams(model::NamedTensors params, const std::vector<int>& split
     master.narrow(0, s.offset, s.numel).copy_(p.reshape({-1}));
     at::Tensor g = grad.narrow(0, s.offset, s.numel);
     if (p.grad().defined()) g.copy_(p.grad().reshape({-1}));
-    const bool view = p.scalar_type() == at::kFloat && !p.is_meta();
-    is_view_.push_back(view);
-    if (view) {
+    if (p.scalar_type() == at::kFloat && !p.is_meta()) {
       // Re-point the parameter itself (every holder of it sees the new storage).
       p.set_data(master.narrow(0, s.offset, s.numel).view(p.sizes()));
       p.mutable_grad() = g.view(p.sizes());
@@ -36,10 +34,15 @@ FlatParams::FlatParams(model::NamedTensors params, const std::vector<int>& split
   }
 }
 
+bool FlatParams::is_view(std::size_t i) const {
+  const at::Tensor& p = params_[i].second;
+  return p.scalar_type() == at::kFloat && p.storage().is_alias_of(master.storage());
+}
+
 void FlatParams::collect_grads() {
   at::NoGradGuard no_grad;
   for (std::size_t i = 0; i < params_.size(); ++i) {
-    if (is_view_[i]) continue;
+    if (is_view(i)) continue;
     at::Tensor& p = params_[i].second;
     if (!p.grad().defined()) continue;
     grad.narrow(0, segments_[i].offset, segments_[i].numel).add_(p.grad().reshape({-1}).to(at::kFloat));
@@ -50,13 +53,13 @@ void FlatParams::collect_grads() {
 void FlatParams::zero_grads() {
   grad.zero_();
   for (std::size_t i = 0; i < params_.size(); ++i)
-    if (!is_view_[i]) params_[i].second.mutable_grad() = at::Tensor();
+    if (!is_view(i)) params_[i].second.mutable_grad() = at::Tensor();
 }
 
 void FlatParams::publish() {
   at::NoGradGuard no_grad;
   for (std::size_t i = 0; i < params_.size(); ++i) {
-    if (is_view_[i]) continue;
+    if (is_view(i)) continue;
     at::Tensor& p = params_[i].second;
     p.copy_(master.narrow(0, segments_[i].offset, segments_[i].numel).view(p.sizes()));
   }

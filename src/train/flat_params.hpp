@@ -2,9 +2,10 @@
 // the data-parallel all-reduce and ZeRO-1's shards all work on ranges of it.
 // fp32 parameters become views of the master vector and their gradients views of the gradient
 // vector, so backward accumulates in place and nothing is copied. Parameters of another dtype
-// (bf16: the compute copy) keep their own storage: the fp32 master stays here, their gradients are
-// added into the fp32 gradient vector after each micro-batch (collect_grads) and the updated master
-// is rounded back into them (publish).
+// (bf16: the compute copy, made after this by model::Transformer::set_compute_dtype from the fp32
+// values kept here) have their own storage: their gradients are added into the fp32 gradient
+// vector after each micro-batch (collect_grads) and the updated master is rounded back into them
+// (publish).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -45,8 +46,9 @@ class FlatParams {
   void publish();
 
  private:
+  bool is_view(std::size_t i) const;  // parameter i lives in `master`
+
   model::NamedTensors params_;
-  std::vector<bool> is_view_;
   std::vector<FlatSegment> segments_;
   std::int64_t numel_ = 0;
 };

@@ -17,6 +17,8 @@ class Objective {
   virtual double items(const data::Batch& b) const = 0;
   // sum of the batch's item losses / normalizer. `training` enables training-only noise (NEFTune).
   virtual at::Tensor loss(const data::Batch& b, double normalizer, bool training) = 0;
+  // Training or evaluation mode of the model (LoRA dropout on or off).
+  virtual void set_training(bool on) = 0;
 };
 
 }  // namespace medgpt::train

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdlib>
+#include <ctime>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -63,6 +64,24 @@ void together(dist::Comm& world, F&& body) {
 
 }  // namespace
 
+std::int64_t checkpoint_step(const std::string& dir) {
+  const nlohmann::json meta = util::read_json_file(dir + "/meta.json");
+  if (!meta.contains("trainer")) util::fail(dir, "is a model checkpoint, not a training run's", "pass it as --model.path instead of --resume");
+  return meta.at("trainer").at("step").get<std::int64_t>();
+}
+
+int discard_checkpoints_after(const std::string& output_dir, std::int64_t step) {
+  int moved = 0;
+  const fs::path aside = fs::path(output_dir) / ("checkpoints-discarded-" + std::to_string(std::time(nullptr)));
+  for (const auto& [s, dir] : committed_steps(output_dir)) {
+    if (s <= step) continue;
+    fs::create_directories(aside);
+    fs::rename(dir, aside / fs::path(dir).filename());
+    ++moved;
+  }
+  return moved;
+}
+
 std::string checkpoint_dir(const std::string& output_dir, std::int64_t step) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "step-%08lld", static_cast<long long>(step));
@@ -83,8 +102,7 @@ std::string RunCheckpointer::save(const RunState& state, const FlatParams& flat,
   dist::Comm& world = grid_.world();
   const std::string final_dir = checkpoint_dir(out_, state.step), tmp = final_dir + ".partial";
   // A resumed run stopping at the step it resumed from has nothing new to write.
-  const std::int64_t exists = dist::allreduce_int(world, world.rank() == 0 && model::is_committed(final_dir) ? 1 : 0, dist::ReduceOp::kMax);
-  if (exists) return final_dir;
+  if (state.step == loaded_step_) return final_dir;
   together(world, [&] {
     if (world.rank() == 0) {
       fs::remove_all(tmp);
@@ -242,6 +260,7 @@ RunState RunCheckpointer::load(const std::string& dir, FlatParams& flat, AdamW& 
     const nlohmann::json& c = t.at("loader_cursors").at(static_cast<std::size_t>(grid_.dp_rank()));
     state.cursor = {c.at("epoch"), c.at("position"), c.at("seed"), c.at("dp_size")};
   });
+  loaded_step_ = state.step;
   return state;
 }
 

@@ -34,6 +34,13 @@ struct RunState {
 };
 
 std::string checkpoint_dir(const std::string& output_dir, std::int64_t step);
+// Moves OUT's committed checkpoints past `step` (all of them for -1) into
+// OUT/checkpoints-discarded-<unix time>/: a run that starts over, or resumes an older step, must not
+// be resumed later from the abandoned run's newer steps. Returns how many were moved.
+int discard_checkpoints_after(const std::string& output_dir, std::int64_t step);
+// The step of a checkpoint folder (its meta.json).
+std::int64_t checkpoint_step(const std::string& dir);
+
 // Checks dir/meta.json against a run's layout (flat_numel 0: not yet known, not checked), so a run
 // pointed at another run's output dir stops with one line before any work.
 void check_resumable(const std::string& dir, const RunLayout& layout);
@@ -56,6 +63,7 @@ class RunCheckpointer {
 
  private:
   void prune();
+  std::int64_t loaded_step_ = -1;
 
   std::string out_;
   dist::Grid& grid_;

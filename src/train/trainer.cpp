@@ -87,6 +87,7 @@ void Trainer::save() {
 std::pair<double, double> Trainer::evaluate() {
   if (!data_.valid) return {NAN, NAN};
   at::NoGradGuard no_grad;
+  objective_.set_training(false);
   const auto n = static_cast<std::int64_t>(data::sample_count(*data_.valid, data_.kind));
   double loss_sum = 0, items = 0;
   std::vector<std::int64_t> rows;
@@ -102,6 +103,7 @@ std::pair<double, double> Trainer::evaluate() {
     if (static_cast<std::int64_t>(rows.size()) == opt_.micro_batch_size) flush();
   }
   flush();
+  objective_.set_training(true);
   at::Tensor t = at::tensor({loss_sum, items}, at::kDouble);
   grid_.dp().allreduce(t, dist::ReduceOp::kSum);
   const double loss = t[0].item<double>() / std::max(1.0, t[1].item<double>());

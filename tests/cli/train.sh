@@ -51,6 +51,12 @@ check "stop at step 4: exit 99 with a committed checkpoint" '[[ $rc -eq 99 && -f
 check "resume auto continues from step 4" 'grep -q "resumed from .*step-00000004 at step 4" "$work/resume.log"'
 check "4 + resume 4 == 8 straight, bit for bit" 'diff <(curve "$work/straight") <(curve "$work/resumed")'
 
+# --resume never in a used output dir: the old run's checkpoints are moved aside, new ones written.
+"$MEDGPT" "${run8[@]}" --output-dir "$work/resumed" --resume never --train.max_steps 2 2> "$work/never.log"
+check "--resume never: old checkpoints moved aside, the new run's step 2 written" \
+  'grep -q "moved 2 checkpoints" "$work/never.log" && compgen -G "$work/resumed/checkpoints-discarded-*/step-00000008" > /dev/null &&
+   [[ -f "$work/resumed/checkpoints/step-00000002/COMMITTED" && ! -e "$work/resumed/checkpoints/step-00000008" && $(jq -s length "$work/resumed/metrics.jsonl") -eq 2 ]]'
+
 # SIGUSR1 from outside, mid-run (slow the steps down with a longer run).
 "$MEDGPT" "${run8[@]}" --train.max_steps 400 --output-dir "$work/signal" 2> "$work/signal.log" &
 pid=$!
