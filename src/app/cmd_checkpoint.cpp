@@ -35,20 +35,6 @@ void convert(model::NamedTensors& tensors, std::optional<at::ScalarType> dtype) 
     if (t.is_floating_point()) t = t.to(*dtype);
 }
 
-// Records a converted dtype in DIR/config.json, where transformers looks for it.
-void set_config_dtype(const std::string& dir, const std::string& label) {
-  nlohmann::ordered_json c = nlohmann::ordered_json::parse(util::read_file(dir + "/config.json"));
-  if (c.contains("dtype")) c["dtype"] = label;
-  c["torch_dtype"] = label;
-  util::write_file_atomic(dir + "/config.json", c.dump(2) + "\n");
-}
-
-std::string dtype_label(const model::NamedTensors& tensors) {
-  for (const auto& [name, t] : tensors)
-    if (t.is_floating_point()) return t.scalar_type() == at::kBFloat16 ? "bfloat16" : t.scalar_type() == at::kHalf ? "float16" : "float32";
-  return "float32";
-}
-
 int run_import(const po::variables_map& vm) {
   const std::string src = required(vm, "model"), dst = required(vm, "output");
   const int tp = vm["tp"].as<int>();
@@ -76,8 +62,8 @@ int run_import(const po::variables_map& vm) {
     model::write_model_shard(dst, {r, tp, 0, 1}, shard, logical, offsets);
   }
   model::copy_side_files(src, dst);
-  if (dtype_option(vm)) set_config_dtype(dst, dtype_label(weights));
-  model::commit_checkpoint(dst, {0, tp, 0, 1}, dtype_label(weights));
+  if (dtype_option(vm)) model::set_config_dtype(dst, model::hf_dtype_label(weights));
+  model::commit_checkpoint(dst, {0, tp, 0, 1}, model::hf_dtype_label(weights));
   util::log("imported " + std::to_string(weights.size()) + " tensors (" + std::to_string(config.num_parameters()) +
             " parameters) from " + src + " into " + dst + " (tp " + std::to_string(tp) + ")");
   return 0;
@@ -85,15 +71,8 @@ int run_import(const po::variables_map& vm) {
 
 int run_export(const po::variables_map& vm) {
   const std::string src = required(vm, "checkpoint"), dst = required(vm, "output");
-  const model::ModelConfig config = model::ModelConfig::load(src);
-  model::NamedTensors weights = model::read_model_full(src);
-  model::validate_weights(config, weights, src);
-  convert(weights, dtype_option(vm));
-  fs::create_directories(dst);
-  model::write_safetensors_dir(dst, weights, vm["max-shard-size"].as<std::int64_t>());
-  model::copy_side_files(src, dst);
-  if (dtype_option(vm)) set_config_dtype(dst, dtype_label(weights));
-  util::log("exported " + std::to_string(weights.size()) + " tensors from " + src + " to " + dst);
+  model::export_hf(src, dst, dtype_option(vm), vm["max-shard-size"].as<std::int64_t>());
+  util::log("exported " + src + " to " + dst);
   return 0;
 }
 

@@ -14,6 +14,7 @@
 #include <regex>
 
 #include "app/command.hpp"
+#include "model/checkpoint.hpp"
 #include "model/lora.hpp"
 #include "model/nf4.hpp"
 #include "model/safetensors.hpp"
@@ -37,11 +38,6 @@ const char* hf_dtype_name(at::ScalarType t) {
     default: return "float32";
   }
 }
-
-// Files of a model folder that travel with the weights (besides config.json).
-const char* const kCopied[] = {"generation_config.json", "tokenizer.json",    "tokenizer_config.json", "special_tokens_map.json",
-                               "vocab.json",             "merges.txt",        "added_tokens.json",     "tokenizer.model",
-                               "chat_template.jinja",    "chat_template.json"};
 
 int run_merge(const po::variables_map& vm) {
   const std::string base = required(vm, "base"), adapter = required(vm, "adapter"), output = required(vm, "output");
@@ -78,8 +74,9 @@ int run_merge(const po::variables_map& vm) {
     if (!set) j["torch_dtype"] = hf_dtype_name(dtype);
     util::write_file_atomic(output + "/config.json", j.dump(2) + "\n");
   }
-  for (const char* f : kCopied)
-    if (util::file_exists(base + "/" + f)) fs::copy_file(base + "/" + f, output + "/" + f, fs::copy_options::overwrite_existing);
+  model::copy_tokenizer_files(base, output);
+  if (util::file_exists(base + "/generation_config.json"))
+    fs::copy_file(base + "/generation_config.json", output + "/generation_config.json", fs::copy_options::overwrite_existing);
 
   char scale[32];
   std::snprintf(scale, sizeof scale, "%g", lora.scale());

@@ -1,6 +1,7 @@
 // `medgpt model bench`: forward+backward throughput of a randomly initialised model (an HF
 // config.json) and its MFU against the matmul ceiling measured first on this machine:
 // MFU = (6 * params + 12 * layers * heads * head_dim * T) * tokens/s / ceiling.
+// `medgpt model bench-generate`: prefill and decode tokens/s of KV-cache generation.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
@@ -8,6 +9,7 @@
 #include <cstdio>
 
 #include "app/command.hpp"
+#include "model/kv_cache.hpp"
 #include "model/transformer.hpp"
 #include "util/log.hpp"
 
@@ -64,9 +66,50 @@ int run_model_bench(const po::variables_map& vm) {
   return 0;
 }
 
+// Prefill and decode throughput of KV-cache generation with random weights: batch B of T-token
+// prompts, then N new tokens each (greedy, no EOS).
+int run_generate_bench(const po::variables_map& vm) {
+  const model::ModelConfig config = model::ModelConfig::load(required(vm, "config-json"));
+  const at::ScalarType dtype = model::parse_dtype(vm["dtype"].as<std::string>());
+  const std::int64_t B = vm["batch"].as<std::int64_t>(), T = vm["prompt-len"].as<std::int64_t>(), N = vm["new-tokens"].as<std::int64_t>();
+  model::Transformer m(config, at::kFloat);
+  m.init_random(1234);
+  if (dtype != at::kFloat) m.set_compute_dtype(dtype);
+  at::NoGradGuard no_grad;
+  const at::Tensor ids = at::randint(config.vocab_size, {B, T}, at::kLong);
+  double prefill = 1e30, decode = 1e30;
+  for (int rep = 0; rep < 2; ++rep) {  // the first round warms up
+    model::KvCache cache;
+    model::ForwardInputs in;
+    in.cache = &cache;
+    auto t0 = std::chrono::steady_clock::now();
+    at::Tensor logits = m.last_logits(ids, in);
+    const double tp = seconds_since(t0);
+    t0 = std::chrono::steady_clock::now();
+    for (std::int64_t k = 0; k < N; ++k) logits = m.last_logits(logits.argmax(-1).view({B, 1}), in);
+    const double td = seconds_since(t0);
+    if (rep > 0) prefill = std::min(prefill, tp), decode = std::min(decode, td);
+  }
+  std::printf("generate bench: %s %.1fM params, %s, %d threads, batch %lld: prefill %lld tokens %.0f tokens/s; decode %lld steps %.1f tokens/s (%.1f ms/step)\n",
+              config.model_type.c_str(), static_cast<double>(config.num_parameters()) / 1e6, vm["dtype"].as<std::string>().c_str(), at::get_num_threads(),
+              static_cast<long long>(B), static_cast<long long>(T), static_cast<double>(B * T) / prefill, static_cast<long long>(N),
+              static_cast<double>(B * N) / decode, 1e3 * decode / static_cast<double>(N));
+  return 0;
+}
+
 }  // namespace
 
 void register_model_bench(std::vector<Command>& out) {
+  out.push_back({"model bench-generate", "prefill and decode tokens/s of KV-cache generation with a random model",
+                 [](po::options_description& d) {
+                   d.add_options()
+                       ("config-json", po::value<std::string>(), "HF config.json of the model shape (required)")
+                       ("dtype", po::value<std::string>()->default_value("fp32"), "fp32 or bf16")
+                       ("batch", po::value<std::int64_t>()->default_value(1), "sequences generated together")
+                       ("prompt-len", po::value<std::int64_t>()->default_value(128), "prompt tokens (prefill)")
+                       ("new-tokens", po::value<std::int64_t>()->default_value(64), "decode steps");
+                 },
+                 run_generate_bench});
   out.push_back({"model bench", "forward+backward tokens/s and MFU of a random model against this machine's matmul ceiling",
                  [](po::options_description& d) {
                    d.add_options()

@@ -66,9 +66,7 @@ std::string write_model_files(const std::string& out, const std::string& model_d
   const std::string dir = out + "/model-files";
   fs::create_directories(dir);
   if (!model_dir.empty()) model::copy_side_files(model_dir, dir);
-  if (!tokenizer_dir.empty() && tokenizer_dir != model_dir)
-    for (const char* f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"})
-      if (fs::exists(fs::path(tokenizer_dir) / f)) fs::copy_file(fs::path(tokenizer_dir) / f, fs::path(dir) / f, fs::copy_options::overwrite_existing);
+  if (!tokenizer_dir.empty() && tokenizer_dir != model_dir) model::copy_tokenizer_files(tokenizer_dir, dir);
   nlohmann::ordered_json c = config.raw;
   c["vocab_size"] = config.vocab_size;
   c["torch_dtype"] = dtype_label;
@@ -150,6 +148,9 @@ int run_train(const po::variables_map& vm) {
   if (vm["train.max_steps"].as<std::int64_t>() <= 0 && !(vm["train.epochs"].as<double>() > 0))
     util::fail("--train.epochs", "must be positive when --train.max_steps is 0", "set one of them");
   train::check_schedule_type(vm["train.lr_scheduler_type"].as<std::string>(), "--train.lr_scheduler_type");
+  const double lr = vm["train.learning_rate"].as<double>();
+  if (!(lr >= 0 && lr <= 1e30))  // AdamW's step lr / (1 - beta1^t) must stay a float
+    util::fail("--train.learning_rate", "is " + std::to_string(lr) + "; it must be between 0 and 1e30", "e.g. --train.learning_rate 2e-5");
   if (stage == "pt" && vm["data.block_size"].as<std::size_t>() == 0) util::fail("--data.block_size", "must be positive", "e.g. --data.block_size 1024");
   if (stage == "sft" && vm["data.max_length"].as<std::size_t>() == 0) util::fail("--data.max_length", "must be positive", "e.g. --data.max_length 1024");
 
@@ -313,17 +314,10 @@ int run_train(const po::variables_map& vm) {
     if (world.rank() == 0) fs::remove_all(tmp);
     world.barrier();
     if (grid.dp_rank() == 0) model::save_lora(m, lora_config, tmp);
-    if (world.rank() == 0) {
-      for (const char* f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"})
-        if (fs::exists(fs::path(files_dir) / f)) fs::copy_file(fs::path(files_dir) / f, fs::path(tmp) / f, fs::copy_options::overwrite_existing);
-    }
-  } else if (world.rank() == 0) {
+    if (world.rank() == 0) model::copy_tokenizer_files(files_dir, tmp);
+  } else if (world.rank() == 0) {  // the last checkpoint's fp32 master, in the training precision
     fs::remove_all(tmp);
-    fs::create_directories(tmp);
-    model::NamedTensors weights = model::read_model_full(trainer.last_checkpoint());
-    for (auto& [name, t] : weights) t = t.to(dtype);
-    model::write_safetensors_dir(tmp, weights, std::int64_t{5} << 30);
-    model::copy_side_files(files_dir, tmp);
+    model::export_hf(trainer.last_checkpoint(), tmp, dtype, std::int64_t{5} << 30);
   }
   if (world.rank() == 0) {
     fs::remove_all(final_dir);

@@ -2,6 +2,7 @@
 
 #include "model/checkpoint.hpp"
 #include "model/lora.hpp"
+#include "model/nf4.hpp"
 #include "util/error.hpp"
 #include "util/json.hpp"
 
@@ -15,6 +16,7 @@ void add_generation_options(po::options_description& d) {
       ("template", po::value<std::string>()->default_value("qwen"), "chat template for prompts and messages")
       ("system", po::value<std::string>(), "system prompt (default: the template's)")
       ("dtype", po::value<std::string>()->default_value("fp32"), "fp32 or bf16")
+      ("nf4", po::value<bool>()->default_value(false)->implicit_value(true), "hold the linear weights in NF4 (4-bit, as QLoRA loads them)")
       ("max-new-tokens", po::value<std::int64_t>()->default_value(256), "new tokens per answer at most")
       ("do-sample", po::value<bool>()->default_value(false)->implicit_value(true), "sample (default: generation_config.json, else greedy)")
       ("temperature", po::value<double>()->default_value(1.0), "softmax temperature (0: greedy)")
@@ -28,8 +30,11 @@ void add_generation_options(po::options_description& d) {
 model::Transformer load_inference_model(const po::variables_map& vm) {
   const std::string dir = required(vm, "model");
   if (!util::is_directory(dir)) util::fail("--model", dir + ": no such folder", "pass a Hugging Face folder, a checkpoint or a run's final/");
-  model::Transformer m(model::ModelConfig::load(dir), model::parse_dtype(vm["dtype"].as<std::string>()));
+  const at::ScalarType dtype = model::parse_dtype(vm["dtype"].as<std::string>());
+  model::Transformer m(model::ModelConfig::load(dir), at::kFloat);
   m.load(model::read_model_weights(dir), dir);
+  if (flag(vm, "nf4")) model::quantize_nf4(m, /*double_quant=*/true);  // from the fp32 weights
+  if (dtype != at::kFloat) m.set_compute_dtype(dtype);
   if (vm.count("adapter")) model::load_lora(m, vm["adapter"].as<std::string>(), at::kFloat);
   return m;
 }

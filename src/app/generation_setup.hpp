@@ -11,7 +11,7 @@
 
 namespace medgpt::app {
 
-// --model --adapter --tokenizer --template --system --dtype --max-new-tokens --do-sample
+// --model --adapter --tokenizer --template --system --dtype --nf4 --max-new-tokens --do-sample
 // --temperature --top-p --top-k --min-p --repetition-penalty --seed
 void add_generation_options(po::options_description& d);
 model::Transformer load_inference_model(const po::variables_map& vm);

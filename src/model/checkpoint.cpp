@@ -5,6 +5,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "model/transformer.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
 #include "util/h5.hpp"
@@ -14,8 +15,8 @@ namespace medgpt::model {
 
 namespace fs = std::filesystem;
 
-const char* const kModelSideFiles[] = {"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
-                                       "special_tokens_map.json", "vocab.json", "merges.txt", "chat_template.jinja", nullptr};
+const char* const kTokenizerFiles[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
+                                       "added_tokens.json", "tokenizer.model", "chat_template.jinja", "chat_template.json", nullptr};
 
 namespace {
 
@@ -169,12 +170,48 @@ NamedTensors read_model_full(const std::string& dir) {
   return out;
 }
 
-void copy_side_files(const std::string& from, const std::string& to) {
+std::string hf_dtype_label(const NamedTensors& tensors) {
+  for (const auto& [name, t] : tensors)
+    if (t.is_floating_point()) return t.scalar_type() == at::kBFloat16 ? "bfloat16" : t.scalar_type() == at::kHalf ? "float16" : "float32";
+  return "float32";
+}
+
+void set_config_dtype(const std::string& dir, const std::string& label) {
+  nlohmann::ordered_json c = nlohmann::ordered_json::parse(util::read_file(dir + "/config.json"));
+  if (c.contains("dtype")) c["dtype"] = label;
+  c["torch_dtype"] = label;
+  util::write_file_atomic(dir + "/config.json", c.dump(2) + "\n");
+}
+
+void export_hf(const std::string& checkpoint, const std::string& out, std::optional<at::ScalarType> dtype, std::int64_t max_shard_bytes) {
+  const ModelConfig config = ModelConfig::load(checkpoint);
+  NamedTensors weights = read_model_full(checkpoint);
+  validate_weights(config, weights, checkpoint);
+  if (dtype)
+    for (auto& [name, t] : weights)
+      if (t.is_floating_point()) t = t.to(*dtype);
+  fs::create_directories(out);
+  write_safetensors_dir(out, weights, max_shard_bytes);
+  copy_side_files(checkpoint, out);
+  if (dtype) set_config_dtype(out, hf_dtype_label(weights));
+}
+
+namespace {
+void copy_if_there(const std::string& from, const std::string& to, const char* name) {
+  const fs::path src = fs::path(from) / name;
+  if (fs::exists(src)) fs::copy_file(src, fs::path(to) / name, fs::copy_options::overwrite_existing);
+}
+}  // namespace
+
+void copy_tokenizer_files(const std::string& from, const std::string& to) {
   fs::create_directories(to);
-  for (const char* const* f = kModelSideFiles; *f; ++f) {
-    const fs::path src = fs::path(from) / *f;
-    if (fs::exists(src)) fs::copy_file(src, fs::path(to) / *f, fs::copy_options::overwrite_existing);
-  }
+  for (const char* const* f = kTokenizerFiles; *f; ++f) copy_if_there(from, to, *f);
+}
+
+void copy_side_files(const std::string& from, const std::string& to) {
+  copy_tokenizer_files(from, to);
+  copy_if_there(from, to, "config.json");
+  copy_if_there(from, to, "generation_config.json");
 }
 
 }  // namespace medgpt::model

@@ -4,6 +4,7 @@
 // last: a directory without it is ignored as half-written.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,8 +36,20 @@ NamedTensors read_model_weights(const std::string& dir);
 // meta.json + COMMITTED (after every shard is written).
 void commit_checkpoint(const std::string& dir, const ShardLayout& world_layout, const std::string& dtype);
 
-// Files of a Hugging Face folder carried along with the weights.
-extern const char* const kModelSideFiles[];
+// "bfloat16" / "float16" / "float32": the dtype of the first floating tensor, as config.json names it.
+std::string hf_dtype_label(const NamedTensors& tensors);
+// Records `label` as DIR/config.json's torch_dtype (and dtype, when present), where transformers looks.
+void set_config_dtype(const std::string& dir, const std::string& label);
+
+// A committed checkpoint as a Hugging Face folder: model.safetensors (sharded above
+// `max_shard_bytes`), config.json (torch_dtype set when `dtype` converts the floating tensors) and
+// the side files. Tied embeddings are written once, as transformers saves them.
+void export_hf(const std::string& checkpoint, const std::string& out, std::optional<at::ScalarType> dtype, std::int64_t max_shard_bytes);
+
+// Files of a Hugging Face folder carried along with the weights: the tokenizer's, and with them
+// config.json and generation_config.json (the side files). Missing ones are skipped.
+extern const char* const kTokenizerFiles[];
+void copy_tokenizer_files(const std::string& from, const std::string& to);
 void copy_side_files(const std::string& from, const std::string& to);
 
 }  // namespace medgpt::model

@@ -194,6 +194,8 @@ void RunCheckpointer::prune() {
   if (save_total_limit_ <= 0) return;
   auto steps = committed_steps(out_);
   while (static_cast<int>(steps.size()) > save_total_limit_) {
+    // Uncommit first: a crash mid-delete leaves a folder resume ignores, not a damaged "committed" one.
+    fs::remove(steps.front().second + "/COMMITTED");
     fs::remove_all(steps.front().second);
     steps.erase(steps.begin());
   }

@@ -1,12 +1,15 @@
 #include "util/signals.hpp"
 
+#include <atomic>
 #include <csignal>
 
 namespace medgpt::util {
 
 namespace {
-volatile std::sig_atomic_t g_signal = 0;
-extern "C" void on_stop_signal(int sig) { g_signal = sig; }
+// Lock-free, so safe in a signal handler and readable from any thread.
+std::atomic<int> g_signal{0};
+static_assert(std::atomic<int>::is_always_lock_free, "the stop flag must be lock-free");
+extern "C" void on_stop_signal(int sig) { g_signal.store(sig, std::memory_order_relaxed); }
 }  // namespace
 
 void install_stop_signal_handlers() {
@@ -18,8 +21,8 @@ void install_stop_signal_handlers() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-int stop_signal() { return g_signal; }
+int stop_signal() { return g_signal.load(std::memory_order_relaxed); }
 
-void raise_stop_flag(int sig) { g_signal = sig; }
+void raise_stop_flag(int sig) { g_signal.store(sig, std::memory_order_relaxed); }
 
 }  // namespace medgpt::util

@@ -90,6 +90,15 @@ check "ZeRO-1 == plain dp: losses bit for bit, grad norms within 1e-12" \
   'diff <(jq -c "[.step, .loss, .eval_loss]" "$work/dp2/metrics.jsonl") <(jq -c "[.step, .loss, .eval_loss]" "$work/dp2z/metrics.jsonl") &&
    [[ $(jq -n "$(close "$work/dp2" "$work/dp2z") < 1e-12") == true ]]'
 
+# A diverging run: every step after the first has a non-finite loss; the updates are skipped and
+# counted, and after max_bad_steps in a row the run stops with a checkpoint and one clear line.
+"$MEDGPT" "${base[@]}" --data.train "$corpus" --train.max_steps 20 --train.learning_rate 1e30 --train.max_grad_norm 0 \
+  --train.max_bad_steps 3 --output-dir "$work/nan" 2> "$work/nan.log"
+rc=$?
+check "non-finite steps: exit $rc, 3 skipped, checkpoint at step 4, one error line" \
+  '[[ $rc -eq 1 && -f "$work/nan/checkpoints/step-00000004/COMMITTED" && $(grep -c "update skipped" "$work/nan.log") -eq 3 ]] &&
+   grep -q "error: .*3 steps in a row had a non-finite loss or gradient" "$work/nan.log" && [[ ! -e "$work/nan/final" ]]'
+
 # Bad input: one line each, non-zero exit, before training.
 bad() {  # name, expected message regex, args...
   local name=$1 want=$2; shift 2
