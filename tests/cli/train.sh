@@ -92,8 +92,9 @@ check "ZeRO-1 == plain dp: losses bit for bit, grad norms within 1e-12" \
 
 # A diverging run: every step after the first has a non-finite loss; the updates are skipped and
 # counted, and after max_bad_steps in a row the run stops with a checkpoint and one clear line.
-"$MEDGPT" "${base[@]}" --data.train "$corpus" --train.max_steps 20 --train.learning_rate 1e30 --train.max_grad_norm 0 \
-  --train.max_bad_steps 3 --output-dir "$work/nan" 2> "$work/nan.log"
+"$MEDGPT" train --stage pt --model.config "$MEDGPT_FIXTURES_DIR/train/tiny-qwen3.json" --model.tokenizer "$src/inputs/tokenizer" \
+  --data.train "$corpus" --train.micro_batch_size 2 --train.global_batch_size 4 --train.max_steps 20 --train.learning_rate 1e30 \
+  --train.max_grad_norm 0 --train.max_bad_steps 3 --train.peak_flops 1e11 --output-dir "$work/nan" 2> "$work/nan.log"
 rc=$?
 check "non-finite steps: exit $rc, 3 skipped, checkpoint at step 4, one error line" \
   '[[ $rc -eq 1 && -f "$work/nan/checkpoints/step-00000004/COMMITTED" && $(grep -c "update skipped" "$work/nan.log") -eq 3 ]] &&
