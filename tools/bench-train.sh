@@ -9,7 +9,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 medgpt="${MEDGPT_BUILD_DIR:-$root/build}/medgpt"
 steps="${1:-6}"
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-mpi=(mpiexec -q --oversubscribe)
+mpi=(mpiexec -q --oversubscribe --bind-to none)  # Open MPI binds -np <= 2 to one core each by default
 [[ $(id -u) -eq 0 ]] && mpi+=(--allow-run-as-root)
 export OMPI_MCA_mpi_yield_when_idle=1
 cd "$root"

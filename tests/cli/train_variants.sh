@@ -53,6 +53,13 @@ check "LoRA: 3 + resume 3 == 6 straight, bit for bit" \
   'diff <(jq -c "[.step, .loss, .grad_norm, .eval_loss]" "$work/lora/metrics.jsonl") <(jq -c "[.step, .loss, .grad_norm, .eval_loss]" "$work/lora-r/metrics.jsonl")'
 "$MEDGPT" merge --base "$work/tp1/final" --adapter "$work/lora/final" --output "$work/merged" 2>/dev/null
 check "LoRA: medgpt merge folds the trained adapter" '[[ -f "$work/merged/model.safetensors" ]]'
+printf '{"prompt": "高血压需要做哪些检查？"}\n{"input_ids": [5, 17, 99]}\n' > "$work/q.jsonl"
+"$MEDGPT" generate --model "$work/tp1/final" --adapter "$work/lora/final" --input "$work/q.jsonl" --output "$work/adapter.jsonl" --max-new-tokens 12 2>/dev/null
+"$MEDGPT" generate --model "$work/merged" --input "$work/q.jsonl" --output "$work/merged.jsonl" --max-new-tokens 12 2>/dev/null
+check "generate --adapter == generate on the merged model (greedy)" \
+  '[[ -s "$work/adapter.jsonl" ]] && diff <(jq -c .output_ids "$work/adapter.jsonl") <(jq -c .output_ids "$work/merged.jsonl")'
+"$MEDGPT" generate --model "$work/merged" --nf4 --input "$work/q.jsonl" --output "$work/nf4.jsonl" --max-new-tokens 12 2>/dev/null
+check "generate --nf4 answers every line" '[[ $(jq -s "map(.output_ids | length) | min" "$work/nf4.jsonl") -ge 1 ]]'
 
 "$MEDGPT" "${sft[@]}" --qlora.enabled --train.max_steps 6 --output-dir "$work/qlora" 2> "$work/qlora.log"
 check "QLoRA: runs, loss goes down, adapter written" \
