@@ -43,16 +43,22 @@ void AdamW::step(FlatParams& flat, double lr) {
   ++t_;
   const std::int64_t n = hi_ - lo_;
   if (n == 0) return;
-  at::Tensor p = flat.master.narrow(0, lo_, n);
-  const at::Tensor g = flat.grad.narrow(0, lo_, n);
   const double bc1 = 1.0 - std::pow(opt_.beta1, static_cast<double>(t_));
   const double bc2 = 1.0 - std::pow(opt_.beta2, static_cast<double>(t_));
+  at::Tensor p = flat.master.narrow(0, lo_, n);
+  const at::Tensor g = flat.grad.narrow(0, lo_, n);
   if (opt_.weight_decay != 0)
     for (const auto& [b, e] : decayed_) p.narrow(0, b, e - b).mul_(1.0 - lr * opt_.weight_decay);
-  m_.lerp_(g, 1.0 - opt_.beta1);
-  v_.mul_(opt_.beta2).addcmul_(g, g, 1.0 - opt_.beta2);
-  const at::Tensor denom = (v_.sqrt() / std::sqrt(bc2)).add_(opt_.eps);
-  p.addcdiv_(m_, denom, -lr / bc1);
+  // Elementwise, so done in cache-sized chunks: the same numbers, without vector-sized temporaries.
+  constexpr std::int64_t kChunk = 1 << 18;
+  for (std::int64_t b = 0; b < n; b += kChunk) {
+    const std::int64_t len = std::min(kChunk, n - b);
+    at::Tensor m = m_.narrow(0, b, len), v = v_.narrow(0, b, len), gc = g.narrow(0, b, len);
+    m.lerp_(gc, 1.0 - opt_.beta1);
+    v.mul_(opt_.beta2).addcmul_(gc, gc, 1.0 - opt_.beta2);
+    const at::Tensor denom = (v.sqrt() / std::sqrt(bc2)).add_(opt_.eps);
+    p.narrow(0, b, len).addcdiv_(m, denom, -lr / bc1);
+  }
 }
 
 void AdamW::set_state(const at::Tensor& m, const at::Tensor& v, std::int64_t steps) {
