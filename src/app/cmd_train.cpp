@@ -6,12 +6,15 @@
 
 #include <cmath>
 #include <filesystem>
+#include <memory>
 #include <sstream>
 
+#include "align/dpo.hpp"
 #include "align/lm.hpp"
 #include "app/command.hpp"
 #include "app/prepare_corpus.hpp"
 #include "data/corpus.hpp"
+#include "data/pair_rows.hpp"
 #include "data/readers/readers.hpp"
 #include "data/tokenizer/tokenizer.hpp"
 #include "dist/agreement.hpp"
@@ -55,6 +58,30 @@ std::string options_text(const po::variables_map& vm) {
     s << "\n";
   }
   return s.str();
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s + ",") {
+    if (c == ',') {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else if (c != ' ') {
+      cur += c;
+    }
+  }
+  return out;
+}
+
+double parse_number(const std::string& s, const std::string& option) {
+  try {
+    std::size_t used = 0;
+    const double v = std::stod(s, &used);
+    if (used == s.size()) return v;
+  } catch (const std::exception&) {
+  }
+  util::fail(option, "\"" + s + "\" is not a number", "give comma-separated numbers, e.g. 1,0.5");
 }
 
 bool is_corpus(const std::string& path) { return fs::path(path).extension() == ".h5"; }
@@ -119,8 +146,26 @@ int run_train(const po::variables_map& vm) {
   util::install_stop_signal_handlers();
   // ---- options (checked before any work) ----
   const std::string stage = required(vm, "stage");
-  if (stage != "pt" && stage != "sft") util::fail("--stage", "\"" + stage + "\" is not a stage of medgpt train yet", "use pt or sft");
+  if (stage != "pt" && stage != "sft" && stage != "dpo")
+    util::fail("--stage", "\"" + stage + "\" is not a stage of medgpt train yet", "use pt, sft or dpo");
+  const bool pairs = stage == "dpo";
+  // The corpus kind; pair stages train on their pairs as sft-kind rows (data/pair_rows.hpp).
+  const data::Kind source_kind = stage == "pt" ? data::Kind::Pt : pairs ? data::Kind::Pref : data::Kind::Sft;
   const data::Kind kind = stage == "pt" ? data::Kind::Pt : data::Kind::Sft;
+  align::DpoOptions dpo;
+  if (pairs) {
+    dpo.beta = vm["dpo.beta"].as<double>();
+    dpo.label_smoothing = vm["dpo.label_smoothing"].as<double>();
+    dpo.loss_type = split_list(vm["dpo.loss_type"].as<std::string>());
+    for (const auto& w : split_list(vm["dpo.loss_weights"].as<std::string>())) dpo.loss_weights.push_back(parse_number(w, "--dpo.loss_weights"));
+    const double rpo = vm["dpo.rpo_alpha"].as<double>();
+    if (rpo > 0) {  // RPO = sigmoid + rpo_alpha * sft
+      if (dpo.loss_weights.empty()) dpo.loss_weights.assign(dpo.loss_type.size(), 1.0);
+      dpo.loss_type.push_back("sft");
+      dpo.loss_weights.push_back(rpo);
+    }
+    align::check_dpo_options(dpo, "--dpo");
+  }
   const std::string out = fs::absolute(required(vm, "output-dir")).lexically_normal().string();
   const std::string precision = vm["train.precision"].as<std::string>();
   if (precision != "fp32" && precision != "bf16") util::fail("--train.precision", "\"" + precision + "\" is not fp32 or bf16", "use fp32 or bf16");
@@ -152,7 +197,7 @@ int run_train(const po::variables_map& vm) {
   if (!(lr >= 0 && lr <= 1e30))  // AdamW's step lr / (1 - beta1^t) must stay a float
     util::fail("--train.learning_rate", "is " + std::to_string(lr) + "; it must be between 0 and 1e30", "e.g. --train.learning_rate 2e-5");
   if (stage == "pt" && vm["data.block_size"].as<std::size_t>() == 0) util::fail("--data.block_size", "must be positive", "e.g. --data.block_size 1024");
-  if (stage == "sft" && vm["data.max_length"].as<std::size_t>() == 0) util::fail("--data.max_length", "must be positive", "e.g. --data.max_length 1024");
+  if (stage != "pt" && vm["data.max_length"].as<std::size_t>() == 0) util::fail("--data.max_length", "must be positive", "e.g. --data.max_length 1024");
 
   dist::Grid grid(tp, pp);
   dist::Comm& world = grid.world();
@@ -210,7 +255,8 @@ int run_train(const po::variables_map& vm) {
 
   // ---- data ----
   PrepareOptions prep;
-  prep.kind = kind;
+  prep.kind = source_kind;
+  prep.max_prompt_length = vm["data.max_prompt_length"].as<std::size_t>();
   prep.max_length = vm["data.max_length"].as<std::size_t>();
   prep.block_size = vm["data.block_size"].as<std::size_t>();
   prep.train_on_inputs = flag(vm, "data.train_on_inputs");
@@ -220,18 +266,21 @@ int run_train(const po::variables_map& vm) {
   const std::string tok_file = tok.source();
   const std::string template_name = vm["data.template"].as<std::string>();
   const std::string train_path = resolve_corpus(world, vm["data.train"].as<std::vector<std::string>>(), prep, tok_file, template_name, out, "--data.train");
+  auto read_split = [&](const std::string& path, const std::string& split, data::CorpusInfo* info) {
+    return pairs ? data::pair_rows(data::read_columns(path, source_kind, split, info)) : data::read_corpus(path, kind, split, info);
+  };
   data::CorpusInfo info;
-  const data::TokenArrays train_set = data::read_corpus(train_path, kind, "", &info);
+  const data::TokenArrays train_set = read_split(train_path, "", &info);
   check_tokens(train_set, config.vocab_size, train_path);
   data::TokenArrays valid_set;
   std::string valid_path;
   if (vm.count("data.valid")) {
     prep.validation_split = "0";
     valid_path = resolve_corpus(world, vm["data.valid"].as<std::vector<std::string>>(), prep, tok_file, template_name, out, "--data.valid");
-    valid_set = data::read_corpus(valid_path, kind, "");
+    valid_set = read_split(valid_path, "", nullptr);
   } else if (info.counts.value("samples_valid", 0) > 0) {
     valid_path = train_path;
-    valid_set = data::read_corpus(train_path, kind, "valid");
+    valid_set = read_split(train_path, "valid", nullptr);
   }
   check_tokens(valid_set, config.vocab_size, valid_path);
   train::TrainData td;
@@ -239,7 +288,8 @@ int run_train(const po::variables_map& vm) {
   td.valid = valid_path.empty() || data::sample_count(valid_set, kind) == 0 ? nullptr : &valid_set;
   td.kind = kind;
   td.seq_len = kind == data::Kind::Pt ? info.counts.value("block_size", prep.block_size) : prep.max_length;
-  td.packing = flag(vm, "data.packing");
+  td.packing = flag(vm, "data.packing") && !pairs;
+  td.group = pairs ? 2 : 1;
   // Padding is masked out: any id the embedding has will do.
   td.pad_id = tok.pad_id().value_or(tok.eos_id().value_or(0));
   if (td.pad_id >= config.vocab_size) td.pad_id = 0;
@@ -262,6 +312,15 @@ int run_train(const po::variables_map& vm) {
   adam.weight_decay = vm["train.weight_decay"].as<double>();
   train::FlatParams flat(trainable, split_dims, grid.dp_size());
   if (dtype != at::kFloat) m.set_compute_dtype(dtype);
+  // DPO's reference: a frozen copy of the starting model, or (LoRA) the base under the adapters.
+  std::unique_ptr<model::Transformer> reference;
+  if (pairs && !lora) {
+    reference = std::make_unique<model::Transformer>(m.config(), at::kFloat, at::kCPU, grid.tp_size() > 1 ? &grid.tp() : nullptr);
+    at::NoGradGuard no_grad;
+    auto src = m.named_parameters(), dst = reference->named_parameters();
+    for (std::size_t i = 0; i < src.size(); ++i) dst[i].second.copy_(src[i].second);
+    if (dtype != at::kFloat) reference->set_compute_dtype(dtype);
+  }
 
   train::TrainerOptions to;
   to.output_dir = out;
@@ -286,14 +345,17 @@ int run_train(const po::variables_map& vm) {
   to.compute_dtype = dtype;
   to.preempt_at_step = vm["train.preempt_at_step"].as<std::int64_t>();
   const double n_params = static_cast<double>(config.num_parameters());
-  to.flops_per_token = (lora ? 4.0 : 6.0) * n_params +
+  // A frozen reference adds a forward pass (2 x params) for pair stages.
+  to.flops_per_token = ((lora ? 4.0 : 6.0) + (pairs ? 2.0 : 0.0)) * n_params +
                        12.0 * static_cast<double>(config.num_layers * config.num_heads * config.head_dim) * static_cast<double>(td.seq_len);
 
   train::RunLayout layout{stage, lora ? "lora" : "full", precision, grid.tp_size(), grid.pp_size(), grid.dp_size(), to.zero, flat.numel()};
   train::RunCheckpointer checkpointer(out, grid, layout, split_dims, files_dir, options_text(vm), vm["train.save_total_limit"].as<int>());
   if (!resume_dir.empty()) checkpointer.check_compatible(resume_dir);
-  align::LmObjective objective(m, kind == data::Kind::Sft && td.packing, vm["train.neftune_alpha"].as<double>());
-  train::Trainer trainer(to, grid, flat, objective, td, checkpointer);
+  std::unique_ptr<train::Objective> objective;
+  if (pairs) objective = std::make_unique<align::DpoObjective>(m, reference.get(), dpo);
+  else objective = std::make_unique<align::LmObjective>(m, kind == data::Kind::Sft && td.packing, vm["train.neftune_alpha"].as<double>());
+  train::Trainer trainer(to, grid, flat, *objective, td, checkpointer);
 
   char buf[400];
   std::snprintf(buf, sizeof buf, "%s: %s %.1fM parameters (%s, %lld trainable), %s; data %s: %zu samples, valid %zu; %s",
@@ -331,10 +393,10 @@ int run_train(const po::variables_map& vm) {
 }  // namespace
 
 void register_train_command(std::vector<Command>& out) {
-  out.push_back({"train", "train a stage (pt, sft) with data/tensor parallelism, checkpoints, preemption and resume",
+  out.push_back({"train", "train a stage (pt, sft, dpo) with data/tensor parallelism, checkpoints, preemption and resume",
                  [](po::options_description& d) {
                    d.add_options()
-                       ("stage", po::value<std::string>(), "pt or sft (required)")
+                       ("stage", po::value<std::string>(), "pt, sft or dpo (required)")
                        ("output-dir", po::value<std::string>(), "run folder: metrics.jsonl, tb/, checkpoints/, final/ (required)")
                        ("resume", po::value<std::string>()->default_value("auto"), "auto (newest committed checkpoint in the output dir, if any), never, or a checkpoint folder")
                        ("model.path", po::value<std::string>(), "Hugging Face model folder, medgpt checkpoint, or a previous stage's final/")
@@ -347,9 +409,15 @@ void register_train_command(std::vector<Command>& out) {
                        ("data.max_length", po::value<std::size_t>()->default_value(1024), "sft: tokens per row (sequence length)")
                        ("data.block_size", po::value<std::size_t>()->default_value(1024), "pt: tokens per block, for raw input")
                        ("data.validation_split", po::value<std::string>()->default_value("0"), "raw input: held-out samples, a fraction or a count")
+                       ("data.max_prompt_length", po::value<std::size_t>()->default_value(0), "dpo raw input: prompt tokens kept (the end); 0 = no limit")
                        ("data.train_on_inputs", po::value<bool>()->default_value(false)->implicit_value(true), "sft raw input: loss on prompts too")
                        ("data.packing", po::value<bool>()->default_value(true)->implicit_value(true), "sft: several samples per row (attention kept apart)")
                        ("data.skip_bad_records", po::value<bool>()->default_value(false)->implicit_value(true), "raw input: skip bad records")
+                       ("dpo.beta", po::value<double>()->default_value(0.1), "dpo: beta (strength of the reference)")
+                       ("dpo.loss_type", po::value<std::string>()->default_value("sigmoid"), "dpo: sigmoid, hinge, ipo, robust, exo_pair, nca_pair, bco_pair, sppo_hard, apo_zero, apo_down, discopop, sigmoid_norm, aot, sft; several comma-separated are summed")
+                       ("dpo.loss_weights", po::value<std::string>()->default_value(""), "dpo: one weight per loss type, comma-separated (default 1 each)")
+                       ("dpo.label_smoothing", po::value<double>()->default_value(0.0), "dpo: label smoothing for robust, exo_pair, aot")
+                       ("dpo.rpo_alpha", po::value<double>()->default_value(0.0), "dpo: RPO, adds rpo_alpha x the chosen NLL (0: off)")
                        ("lora.enabled", po::value<bool>()->default_value(false)->implicit_value(true), "train LoRA adapters on a frozen base")
                        ("lora.r", po::value<std::int64_t>()->default_value(8), "LoRA rank")
                        ("lora.alpha", po::value<double>()->default_value(16.0), "LoRA alpha (scale alpha / r)")

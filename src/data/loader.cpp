@@ -11,7 +11,9 @@ Loader::Loader(const TokenArrays& corpus, Kind kind, LoaderOptions opt) : corpus
   if (kind != Kind::Pt && kind != Kind::Sft) util::fail("loader", "serves pt and sft corpora", "use a pt or sft corpus");
   if (opt_.dp_size < 1 || opt_.dp_rank < 0 || opt_.dp_rank >= opt_.dp_size) util::fail("loader", "bad dp rank/size", "check the grid");
   if (opt_.rows == 0 || opt_.seq_len == 0) util::fail("loader", "rows and seq_len must be positive", "check the batch options");
-  count_ = sample_count(corpus, kind);
+  if (opt_.group < 1 || (opt_.group > 1 && (kind != Kind::Sft || opt_.rows % opt_.group != 0)))
+    util::fail("loader", "grouped samples need an sft-kind corpus and rows divisible by the group", "internal error");
+  count_ = sample_count(corpus, kind) / opt_.group;  // groups (samples when group is 1)
   // Equal shards keep the ranks in step: the last count % dp_size samples of an epoch are left out.
   per_rank_ = count_ / static_cast<std::size_t>(opt_.dp_size);
   if (per_rank_ == 0)
@@ -90,6 +92,7 @@ Batch batch_of(const TokenArrays& corpus, Kind kind, const std::vector<std::int6
 }
 
 Batch Loader::next() {
+  if (opt_.group > 1) return next_groups();
   Batch b = empty_batch(opt_.rows, opt_.seq_len, opt_.pad_id);
   for (std::size_t row = 0; row < b.rows; ++row) {
     std::size_t used = 0;
@@ -110,8 +113,22 @@ Batch Loader::next() {
   return b;
 }
 
+Batch Loader::next_groups() {
+  Batch b = empty_batch(opt_.rows, opt_.seq_len, opt_.pad_id);
+  const std::size_t n = opt_.rows / opt_.group;
+  for (std::size_t k = 0; k < n; ++k) {
+    if (position_ >= static_cast<std::int64_t>(order_.size())) start_epoch(epoch_ + 1);
+    const std::int64_t g = order_[static_cast<std::size_t>(position_++)];
+    for (std::size_t m = 0; m < opt_.group; ++m) {
+      const std::int64_t s = g * static_cast<std::int64_t>(opt_.group) + static_cast<std::int64_t>(m);
+      put_sample(b, m * n + k, 0, 0, corpus_, kind_, s, sample_size(s));
+    }
+  }
+  return b;
+}
+
 std::size_t Loader::rows_per_epoch() const {
-  if (kind_ == Kind::Pt || !opt_.packing) return per_rank_;
+  if (kind_ == Kind::Pt || !opt_.packing || opt_.group > 1) return per_rank_;
   std::size_t rows = 0, used = 0;
   for (const std::int64_t s : order_) {
     const std::size_t len = sample_size(s);

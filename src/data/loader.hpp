@@ -19,6 +19,11 @@ struct LoaderOptions {
   std::uint64_t seed = 42;
   int dp_rank = 0, dp_size = 1;
   std::int32_t pad_id = 0;
+  // Samples that travel together: 2 for preference pairs (samples 2g and 2g+1: chosen and
+  // rejected). A batch of `rows / group` groups puts every group's first sample in the first half
+  // of the rows and its second in the second half (TRL's [chosen..., rejected...] layout); the
+  // epoch order, dp shards and cursors count groups. No packing.
+  std::size_t group = 1;
 };
 
 // Row-major [rows, seq_len] arrays.
@@ -36,9 +41,10 @@ struct LoaderCursor {
   int dp_size = 1;
 };
 
-// Samples in a corpus: pt blocks or sft conversations.
+// Samples in a corpus: pt blocks or sft conversations (or pair rows).
 std::size_t sample_count(const TokenArrays& corpus, Kind kind);
 // One sample per row, in the given order, cut to seq_len (evaluation).
+// For pairs pass [chosen samples..., rejected samples...].
 Batch batch_of(const TokenArrays& corpus, Kind kind, const std::vector<std::int64_t>& samples, std::size_t seq_len, std::int32_t pad_id);
 
 class Loader {
@@ -50,12 +56,14 @@ class Loader {
   // util::Error when the cursor was saved with another dp size or seed.
   void restore(const LoaderCursor& c);
   std::size_t samples_per_rank() const { return per_rank_; }
-  // Rows this rank's share of the current epoch fills (packing fits several SFT samples in a row).
+  // Rows this rank's share of the current epoch fills (packing fits several SFT samples in a row);
+  // groups, for grouped samples.
   std::size_t rows_per_epoch() const;
 
  private:
   void start_epoch(std::int64_t epoch);
   std::size_t sample_size(std::int64_t s) const;
+  Batch next_groups();
 
   const TokenArrays& corpus_;
   Kind kind_;

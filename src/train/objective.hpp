@@ -6,6 +6,10 @@
 
 #include <ATen/ATen.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "data/loader.hpp"
 
 namespace medgpt::train {
@@ -19,6 +23,10 @@ class Objective {
   virtual at::Tensor loss(const data::Batch& b, double normalizer, bool training) = 0;
   // Training or evaluation mode of the model (LoRA dropout on or off).
   virtual void set_training(bool on) = 0;
+  // The objective's own metrics of the batches since the last call, each (name, value) once per
+  // batch, the same names in the same order on every rank ("rewards/chosen", ...). The trainer
+  // averages them over batches and data-parallel ranks.
+  virtual std::vector<std::pair<std::string, double>> take_metrics() { return {}; }
 };
 
 }  // namespace medgpt::train

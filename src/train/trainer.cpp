@@ -40,7 +40,8 @@ std::string duration(double s) {
 
 data::LoaderOptions loader_options(const TrainerOptions& o, const TrainData& d, const dist::Grid& g) {
   data::LoaderOptions l;
-  l.rows = static_cast<std::size_t>(o.micro_batch_size);
+  l.rows = static_cast<std::size_t>(o.micro_batch_size) * d.group;
+  l.group = d.group;
   l.seq_len = d.seq_len;
   l.packing = d.packing;
   l.seed = o.seed;
@@ -49,6 +50,30 @@ data::LoaderOptions loader_options(const TrainerOptions& o, const TrainData& d, 
   l.pad_id = d.pad_id;
   return l;
 }
+
+// An objective's metrics over a window of batches: sums and counts per name, in first-seen order.
+struct MetricWindow {
+  std::vector<std::string> names;
+  std::vector<double> sums, counts;
+  void add(const std::vector<std::pair<std::string, double>>& values) {
+    for (const auto& [name, v] : values) {
+      const auto it = std::find(names.begin(), names.end(), name);
+      const std::size_t i = static_cast<std::size_t>(it - names.begin());
+      if (it == names.end()) names.push_back(name), sums.push_back(0), counts.push_back(0);
+      sums[i] += v;
+      counts[i] += 1;
+    }
+  }
+  // Means over batches and dp ranks, into `row` as prefix + name.
+  void report(dist::Comm& dp, nlohmann::ordered_json& row, const std::string& prefix) {
+    if (names.empty()) return;
+    at::Tensor t = at::cat({at::tensor(sums, at::kDouble), at::tensor(counts, at::kDouble)});
+    dp.allreduce(t, dist::ReduceOp::kSum);
+    for (std::size_t i = 0; i < names.size(); ++i)
+      row[prefix + names[i]] = t[static_cast<std::int64_t>(i)].item<double>() / std::max(1.0, t[static_cast<std::int64_t>(names.size() + i)].item<double>());
+    names.clear(), sums.clear(), counts.clear();
+  }
+};
 
 }  // namespace
 
@@ -84,28 +109,40 @@ void Trainer::save() {
   util::log("checkpoint " + last_checkpoint_);
 }
 
-std::pair<double, double> Trainer::evaluate() {
+std::pair<double, double> Trainer::evaluate() { return evaluate(nullptr); }
+
+std::pair<double, double> Trainer::evaluate(nlohmann::ordered_json* row) {
   if (!data_.valid) return {NAN, NAN};
   at::NoGradGuard no_grad;
   objective_.set_training(false);
-  const auto n = static_cast<std::int64_t>(data::sample_count(*data_.valid, data_.kind));
+  objective_.take_metrics();  // training batches' values belong to the training row
+  MetricWindow metrics;
+  const auto group = static_cast<std::int64_t>(data_.group);
+  const auto n = static_cast<std::int64_t>(data::sample_count(*data_.valid, data_.kind)) / group;
   double loss_sum = 0, items = 0;
-  std::vector<std::int64_t> rows;
+  std::vector<std::int64_t> groups;
   auto flush = [&] {
-    if (rows.empty()) return;
+    if (groups.empty()) return;
+    std::vector<std::int64_t> rows;  // each group's m-th sample in the m-th block of rows
+    for (std::int64_t m = 0; m < group; ++m)
+      for (const std::int64_t g : groups) rows.push_back(g * group + m);
     const data::Batch b = data::batch_of(*data_.valid, data_.kind, rows, data_.seq_len, data_.pad_id);
     loss_sum += objective_.loss(b, 1.0, false).item<double>();
     items += objective_.items(b);
-    rows.clear();
+    metrics.add(objective_.take_metrics());
+    groups.clear();
   };
   for (std::int64_t s = grid_.dp_rank(); s < n; s += grid_.dp_size()) {
-    rows.push_back(s);
-    if (static_cast<std::int64_t>(rows.size()) == opt_.micro_batch_size) flush();
+    groups.push_back(s);
+    if (static_cast<std::int64_t>(groups.size()) == opt_.micro_batch_size) flush();
   }
   flush();
   objective_.set_training(true);
   at::Tensor t = at::tensor({loss_sum, items}, at::kDouble);
   grid_.dp().allreduce(t, dist::ReduceOp::kSum);
+  nlohmann::ordered_json extra = nlohmann::ordered_json::object();
+  metrics.report(grid_.dp(), extra, "eval_");
+  if (row) row->update(extra);
   const double loss = t[0].item<double>() / std::max(1.0, t[1].item<double>());
   return {loss, std::exp(loss)};
 }
@@ -138,6 +175,7 @@ TrainResult Trainer::run(const std::string& resume_dir) {
   double window_loss = 0, window_time = 0;
   std::int64_t window_steps = 0, window_finite = 0, window_tokens = 0;
   double t_data = 0, t_fwd = 0, t_bwd = 0, t_comm = 0, t_opt = 0;
+  MetricWindow objective_metrics;
   const auto run_start = Clock::now();
   const std::int64_t first_step = state_.step;
   TrainResult result = TrainResult::kFinished;
@@ -181,6 +219,7 @@ TrainResult Trainer::run(const std::string& resume_dir) {
       flat_.collect_grads();
       t_bwd += since(t0);
       loss_part += loss.item<double>();
+      objective_metrics.add(objective_.take_metrics());
     }
 
     t0 = Clock::now();
@@ -227,7 +266,8 @@ TrainResult Trainer::run(const std::string& resume_dir) {
 
     const bool last = state_.step == total_;
     std::optional<std::pair<double, double>> ev;
-    if (opt_.eval_steps > 0 && data_.valid && (state_.step % opt_.eval_steps == 0 || last)) ev = evaluate();
+    nlohmann::ordered_json eval_extra = nlohmann::ordered_json::object();
+    if (opt_.eval_steps > 0 && data_.valid && (state_.step % opt_.eval_steps == 0 || last)) ev = evaluate(&eval_extra);
     if (state_.step % opt_.logging_steps == 0 || last || ev) {
       const double tps = static_cast<double>(window_tokens) / std::max(1e-9, window_time);
       nlohmann::ordered_json row;
@@ -241,9 +281,11 @@ TrainResult Trainer::run(const std::string& resume_dir) {
       row["tokens_per_s"] = tps;
       row["mfu"] = opt_.flops_per_token * tps / peak;
       row["time_s"] = since(run_start);
+      objective_metrics.report(grid_.dp(), row, "");
       if (ev) {
         row["eval_loss"] = ev->first;
         row["eval_ppl"] = ev->second;
+        row.update(eval_extra);
       }
       if (!finite) row["skipped"] = state_.skipped_steps;
       metrics.write(row);

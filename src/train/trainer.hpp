@@ -6,6 +6,7 @@
 // evaluation, logging and checkpoints every N steps.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "data/loader.hpp"
@@ -48,6 +49,7 @@ struct TrainData {
   std::size_t seq_len = 1024;
   bool packing = true;
   std::int32_t pad_id = 0;
+  std::size_t group = 1;  // 2: preference pairs (micro/global batch sizes then count pairs)
 };
 
 enum class TrainResult { kFinished, kPreempted, kTooManyBadSteps };
@@ -58,8 +60,10 @@ class Trainer {
           RunCheckpointer& checkpointer);
   // From `resume_dir` (a committed checkpoint) or from the start ("").
   TrainResult run(const std::string& resume_dir);
-  // Validation loss (token mean over the whole validation split) and its perplexity.
+  // Validation loss (the objective's mean over the whole validation split) and its exp; with `row`,
+  // the objective's metrics too, as eval_<name>.
   std::pair<double, double> evaluate();
+  std::pair<double, double> evaluate(nlohmann::ordered_json* row);
   std::int64_t total_steps() const { return total_; }
   const RunState& state() const { return state_; }
   std::string last_checkpoint() const { return last_checkpoint_; }

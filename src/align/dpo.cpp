@@ -1,0 +1,137 @@
+#include "align/dpo.hpp"
+
+#include <cmath>
+
+#include "align/sequence_logps.hpp"
+#include "model/lora.hpp"
+#include "util/error.hpp"
+
+namespace medgpt::align {
+
+const char* const kDpoLossTypes[] = {"sigmoid",  "hinge",    "ipo",      "robust",    "exo_pair",     "nca_pair", "bco_pair",
+                                     "sppo_hard", "apo_zero", "apo_down", "discopop", "sigmoid_norm", "aot",      "sft",
+                                     nullptr};
+
+namespace {
+
+bool known(const std::string& t) {
+  for (const char* const* k = kDpoLossTypes; *k; ++k)
+    if (t == *k) return true;
+  return false;
+}
+
+at::Tensor logsig(const at::Tensor& x) { return at::log_sigmoid(x); }
+
+// One loss type, per pair.
+at::Tensor one_loss(const std::string& type, const PairLogps& pi, const PairLogps& ref, const DpoOptions& o, const at::Tensor& nll) {
+  const double beta = o.beta, ls = o.label_smoothing;
+  const at::Tensor cr = pi.chosen - ref.chosen, rr = pi.rejected - ref.rejected, d = cr - rr;
+  if (type == "sigmoid") return -logsig(beta * d);
+  if (type == "hinge") return at::relu(1.0 - beta * d);
+  if (type == "ipo") {
+    const at::Tensor nc = pi.chosen_tokens.to(cr.scalar_type()).clamp_min(1), nr = pi.rejected_tokens.to(cr.scalar_type()).clamp_min(1);
+    return (cr / nc - rr / nr - 1.0 / (2.0 * beta)).pow(2);
+  }
+  if (type == "robust") return (-(1.0 - ls) * logsig(beta * d) + ls * logsig(-beta * d)) / (1.0 - 2.0 * ls);
+  if (type == "exo_pair")
+    return at::sigmoid(beta * d) * (logsig(beta * d) - std::log1p(-ls)) + at::sigmoid(-beta * d) * (logsig(-beta * d) - std::log(ls));
+  if (type == "nca_pair") return -logsig(beta * cr) - 0.5 * logsig(-beta * cr) - 0.5 * logsig(-beta * rr);
+  if (type == "bco_pair") return -logsig(beta * cr) - logsig(-beta * rr);
+  if (type == "sppo_hard") return (cr - 0.5 / beta).pow(2) + (rr + 0.5 / beta).pow(2);
+  if (type == "apo_zero") return (1.0 - at::sigmoid(beta * cr)) + at::sigmoid(beta * rr);
+  if (type == "apo_down") return at::sigmoid(beta * cr) + (1.0 - at::sigmoid(beta * d));
+  if (type == "discopop") {
+    const at::Tensor z = beta * d, m = at::sigmoid(z / o.discopop_tau);
+    return -logsig(z) * (1.0 - m) + at::exp(-z) * m;
+  }
+  if (type == "sigmoid_norm") {
+    const at::Tensor nc = pi.chosen_tokens.to(cr.scalar_type()).clamp_min(1), nr = pi.rejected_tokens.to(cr.scalar_type()).clamp_min(1);
+    return -logsig(beta * (cr / nc - rr / nr));
+  }
+  if (type == "aot") {  // the batch's policy and reference margins, each sorted
+    const at::Tensor delta = std::get<0>(at::sort(pi.chosen - pi.rejected)) - std::get<0>(at::sort(ref.chosen - ref.rejected));
+    return -(1.0 - ls) * logsig(beta * delta) - ls * logsig(-beta * delta);
+  }
+  if (type == "sft") {
+    if (!nll.defined()) util::fail("dpo", "the sft loss needs the chosen NLL", "internal error");
+    return nll.expand_as(cr);
+  }
+  util::fail("--dpo.loss_type", "unknown \"" + type + "\"", "see `medgpt train --help`");
+}
+
+}  // namespace
+
+void check_dpo_options(const DpoOptions& o, const std::string& where) {
+  if (o.loss_type.empty()) util::fail(where + ".loss_type", "is empty", "e.g. sigmoid");
+  for (const auto& t : o.loss_type)
+    if (!known(t)) {
+      std::string all;
+      for (const char* const* k = kDpoLossTypes; *k; ++k) all += std::string(all.empty() ? "" : ", ") + *k;
+      util::fail(where + ".loss_type", "unknown \"" + t + "\"", "use one or more of: " + all);
+    }
+  if (!o.loss_weights.empty() && o.loss_weights.size() != o.loss_type.size())
+    util::fail(where + ".loss_weights", "has " + std::to_string(o.loss_weights.size()) + " weights for " + std::to_string(o.loss_type.size()) + " loss types",
+               "give one weight per loss type");
+  if (!(o.beta > 0)) util::fail(where + ".beta", "must be positive", "e.g. 0.1");
+  if (o.label_smoothing < 0 || o.label_smoothing >= 0.5) util::fail(where + ".label_smoothing", "must be in [0, 0.5)", "e.g. 0.1");
+}
+
+at::Tensor dpo_losses(const PairLogps& policy, const PairLogps& ref, const DpoOptions& o, const at::Tensor& chosen_nll) {
+  at::Tensor total;
+  for (std::size_t i = 0; i < o.loss_type.size(); ++i) {
+    const double w = o.loss_weights.empty() ? 1.0 : o.loss_weights[i];
+    const at::Tensor l = w * one_loss(o.loss_type[i], policy, ref, o, chosen_nll);
+    total = total.defined() ? total + l : l;
+  }
+  return total;
+}
+
+DpoMetrics dpo_metrics(const PairLogps& policy, const PairLogps& ref, double beta) {
+  at::NoGradGuard no_grad;
+  const at::Tensor rc = beta * (policy.chosen - ref.chosen).detach().to(at::kDouble);
+  const at::Tensor rj = beta * (policy.rejected - ref.rejected).detach().to(at::kDouble);
+  DpoMetrics m;
+  m.rewards_chosen = rc.mean().item<double>();
+  m.rewards_rejected = rj.mean().item<double>();
+  m.accuracy = (rc > rj).to(at::kDouble).mean().item<double>();
+  m.margin = (rc - rj).mean().item<double>();
+  m.logps_chosen = policy.chosen.detach().to(at::kDouble).mean().item<double>();
+  m.logps_rejected = policy.rejected.detach().to(at::kDouble).mean().item<double>();
+  return m;
+}
+
+DpoObjective::DpoObjective(model::Transformer& policy, const model::Transformer* reference, DpoOptions o)
+    : policy_(policy), reference_(reference), o_(std::move(o)) {
+  model::set_lora_training(policy_, false);  // disable_dropout
+}
+
+at::Tensor DpoObjective::loss(const data::Batch& b, double normalizer, bool) {
+  const std::int64_t n = static_cast<std::int64_t>(b.rows / 2);
+  auto pairs = [n](const RowLogps& r) { return PairLogps{r.sum.narrow(0, 0, n), r.sum.narrow(0, n, n), r.count.narrow(0, 0, n), r.count.narrow(0, n, n)}; };
+  const PairLogps pi = pairs(row_logps(policy_, b));
+  PairLogps ref;
+  {
+    at::NoGradGuard no_grad;
+    if (reference_) {
+      ref = pairs(row_logps(*reference_, b));
+    } else {  // LoRA: the base model is the reference
+      model::set_lora_enabled(policy_, false);
+      ref = pairs(row_logps(policy_, b));
+      model::set_lora_enabled(policy_, true);
+    }
+  }
+  const at::Tensor nll = -pi.chosen.sum() / pi.chosen_tokens.sum().clamp_min(1.0);
+  const DpoMetrics m = dpo_metrics(pi, ref, o_.beta);
+  pending_.insert(pending_.end(), {{"rewards/chosen", m.rewards_chosen}, {"rewards/rejected", m.rewards_rejected},
+                                   {"rewards/accuracies", m.accuracy}, {"rewards/margins", m.margin},
+                                   {"logps/chosen", m.logps_chosen}, {"logps/rejected", m.logps_rejected}});
+  return dpo_losses(pi, ref, o_, nll).sum() / normalizer;
+}
+
+std::vector<std::pair<std::string, double>> DpoObjective::take_metrics() {
+  std::vector<std::pair<std::string, double>> out;
+  out.swap(pending_);
+  return out;
+}
+
+}  // namespace medgpt::align
