@@ -2,14 +2,11 @@
 # medgpt prepare on the bundled data: the corpus is the same file on 1, 2 and 3 ranks (pt and sft);
 # a bad record in the second half stops every rank with one line and leaves no .h5; with
 # --skip-bad-records it is counted and the rest is written.
-set -uo pipefail
+source "$(dirname "$0")/common.bash"
 : "${MEDGPT:?}" "${MEDGPT_SOURCE_DIR:?}" "${MEDGPT_TEST_TOKENIZERS:?}"
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 tok="$MEDGPT_TEST_TOKENIZERS/qwen3"
 data="$MEDGPT_SOURCE_DIR/inputs/data"
-mpi() { "${MPIEXEC:-mpiexec}" -q -np "$1" --oversubscribe "${@:2}"; }
-fails=0
-check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails+1)); fi; }
 
 for np in 1 2 3; do
   mpi "$np" "$MEDGPT" prepare --kind sft --input "$data/sft" --tokenizer "$tok" --template qwen --validation-split 0.05 \
@@ -47,5 +44,4 @@ check "data inspect: kind, counts, trained span marked" \
   'grep -q "sft corpus, template \"qwen\"" "$work/inspect" && grep -q "\"records\":2366" "$work/inspect" && grep -q "<|im_start|>assistant" "$work/inspect" && grep -q "\[\[.*<|im_end|>\]\]" "$work/inspect"'
 "$MEDGPT" data inspect --input "$work/pt1.h5" > "$work/inspect_pt" 2>&1
 check "data inspect pt: blocks" 'grep -q "pt corpus" "$work/inspect_pt" && grep -q "blocks" "$work/inspect_pt"'
-echo "$fails failures"
-[[ $fails -eq 0 ]]
+finish

@@ -7,11 +7,9 @@
 # - errors as OpenAI JSON with the right status: bad JSON, a wrong type, n > 1, a prompt beyond the
 #   context, a body over the limit, a wrong API key, an unknown path;
 # - chat from a pipe: two greedy turns, /reset, exit; a turn after /reset equals a fresh one.
-set -uo pipefail
+source "$(dirname "$0")/common.bash"
 : "${MEDGPT:?}" "${MEDGPT_SOURCE_DIR:?}" "${MEDGPT_FIXTURES_DIR:?}"
 work=$(mktemp -d)
-fails=0
-check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails+1)); fi; }
 src="$MEDGPT_SOURCE_DIR"
 "$MEDGPT" train --stage pt --model.config "$MEDGPT_FIXTURES_DIR/train/tiny-qwen3.json" --model.tokenizer "$src/inputs/tokenizer" \
   --data.train "$src/inputs/data/pt" --data.block_size 64 --train.max_steps 30 --train.micro_batch_size 8 --train.global_batch_size 8 \
@@ -86,5 +84,4 @@ check "chat: the first turn equals generate" '[[ $(sed -n 1p "$work/chat.txt") =
 check "chat: /reset acknowledged, the turn after it equals a fresh one, exit stops reading" \
   '[[ $(sed -n 2p "$work/chat.txt") == "[history cleared]" && $(sed -n 3p "$work/chat.txt") == "$(sed -n 1p "$work/chat.txt")" && $(grep -c . "$work/chat.txt") -eq 3 ]]'
 
-echo "$fails failed"
-[[ $fails -eq 0 ]]
+finish

@@ -9,13 +9,9 @@
 # - dp=2 equals dp=1 with the same global batch within 1e-5; ZeRO-1 equals plain dp;
 # - metrics.jsonl carries the contract fields; final/ is a loadable HF folder;
 # - bad input gets one line each, before any training.
-set -uo pipefail
+source "$(dirname "$0")/common.bash"
 : "${MEDGPT:?}" "${MEDGPT_SOURCE_DIR:?}" "${MEDGPT_FIXTURES_DIR:?}"
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-export OMPI_MCA_mpi_yield_when_idle=1
-mpi() { "${MPIEXEC:-mpiexec}" -q -np "$1" --oversubscribe "${@:2}"; }
-fails=0
-check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails+1)); fi; }
 curve() { jq -c '[.step, .loss, .grad_norm, .eval_loss]' "$1/metrics.jsonl"; }
 
 src="$MEDGPT_SOURCE_DIR"
@@ -117,5 +113,4 @@ bad "another run's checkpoint in the output dir" "trainer.stage.*another run" \
 bad "global batch not a multiple" "global_batch_size.*multiple" train --stage pt --model.config "$MEDGPT_FIXTURES_DIR/train/tiny-qwen3.json" \
   --model.tokenizer "$src/inputs/tokenizer" --data.train "$corpus" --train.micro_batch_size 2 --train.global_batch_size 3 --output-dir "$work/x"
 
-echo "$fails failed"
-[[ $fails -eq 0 ]]
+finish

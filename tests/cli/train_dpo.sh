@@ -4,13 +4,9 @@
 # - a short run separates chosen from rejected (held-out rewards/accuracies >= 0.8, >= 0.7 over
 #   the last training steps, margins > 0) and the TRL metric names are logged;
 # - dp=2 equals dp=1 within 1e-5; 3 + resume 3 equals 6 straight, bit for bit.
-set -uo pipefail
+source "$(dirname "$0")/common.bash"
 : "${MEDGPT:?}" "${MEDGPT_SOURCE_DIR:?}" "${MEDGPT_FIXTURES_DIR:?}"
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-export OMPI_MCA_mpi_yield_when_idle=1
-mpi() { "${MPIEXEC:-mpiexec}" -q -np "$1" --oversubscribe "${@:2}"; }
-fails=0
-check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails+1)); fi; }
 src="$MEDGPT_SOURCE_DIR"
 
 "$MEDGPT" train --stage pt --model.config "$MEDGPT_FIXTURES_DIR/train/tiny-qwen3.json" --model.tokenizer "$src/inputs/tokenizer" \
@@ -51,5 +47,4 @@ check "40 steps separate chosen from rejected: held-out accuracy $held >= 0.8; l
 check "LoRA DPO (reference = the base under disabled adapters): step 1 loss ln 2, adapter written" \
   '[[ $(jq "$first" "$work/lora/metrics.jsonl") == true && -f "$work/lora/final/adapter_model.safetensors" ]]'
 
-echo "$fails failed"
-[[ $fails -eq 0 ]]
+finish

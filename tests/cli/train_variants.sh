@@ -6,13 +6,9 @@
 #   LoRA run bit-exact; QLoRA (NF4 base) runs and lowers the loss;
 # - --model.resize_vocab auto grows the vocabulary to the tokenizer's size;
 # - bf16 runs and tracks fp32.
-set -uo pipefail
+source "$(dirname "$0")/common.bash"
 : "${MEDGPT:?}" "${MEDGPT_SOURCE_DIR:?}" "${MEDGPT_FIXTURES_DIR:?}"
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-export OMPI_MCA_mpi_yield_when_idle=1
-mpi() { "${MPIEXEC:-mpiexec}" -q -np "$1" --oversubscribe "${@:2}"; }
-fails=0
-check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails+1)); fi; }
 close() {  # max |a-b| of loss and grad_norm over two runs' metrics
   jq -n --slurpfile a "$1/metrics.jsonl" --slurpfile b "$2/metrics.jsonl" \
     '[range($a|length) as $i | ($a[$i].loss - $b[$i].loss), ($a[$i].grad_norm - $b[$i].grad_norm) | fabs] | max'
@@ -80,5 +76,4 @@ d=$(jq -n --slurpfile a "$work/tp1/metrics.jsonl" --slurpfile b "$work/bf16/metr
 check "bf16 tracks fp32 (max loss diff $d < 0.05)" 'below "$d" 0.05'
 check "bf16 final/ is stored in bf16" '[[ $(jq -r .torch_dtype "$work/bf16/final/config.json") == bfloat16 ]]'
 
-echo "$fails failed"
-[[ $fails -eq 0 ]]
+finish
