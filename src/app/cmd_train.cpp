@@ -7,7 +7,6 @@
 #include <cmath>
 #include <filesystem>
 #include <memory>
-#include <sstream>
 
 #include "align/dpo.hpp"
 #include "align/lm.hpp"
@@ -41,25 +40,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The effective options as INI-style text (recorded in every checkpoint).
-std::string options_text(const po::variables_map& vm) {
-  std::ostringstream s;
-  for (const auto& [key, v] : vm) {
-    const boost::any& a = v.value();
-    s << key << " = ";
-    if (const auto* x = boost::any_cast<std::string>(&a)) s << *x;
-    else if (const auto* x = boost::any_cast<std::int64_t>(&a)) s << *x;
-    else if (const auto* x = boost::any_cast<int>(&a)) s << *x;
-    else if (const auto* x = boost::any_cast<double>(&a)) s << *x;
-    else if (const auto* x = boost::any_cast<bool>(&a)) s << (*x ? "true" : "false");
-    else if (const auto* x = boost::any_cast<std::uint64_t>(&a)) s << *x;
-    else if (const auto* x = boost::any_cast<std::vector<std::string>>(&a))
-      for (std::size_t i = 0; i < x->size(); ++i) s << (i ? " " : "") << (*x)[i];
-    s << "\n";
-  }
-  return s.str();
-}
-
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
   std::string cur;
@@ -88,18 +68,15 @@ bool is_corpus(const std::string& path) { return fs::path(path).extension() == "
 
 // OUT/model-files/: config.json (vocabulary after any resize, dtype) and the tokenizer files that
 // every checkpoint and the final model carry.
-std::string write_model_files(const std::string& out, const std::string& model_dir, const std::string& tokenizer_dir,
-                              const model::ModelConfig& config, const std::string& dtype_label) {
-  const std::string dir = out + "/model-files";
+void write_model_files(const std::string& dir, const std::string& model_dir, const std::string& tokenizer_dir,
+                       const model::ModelConfig& config, const std::string& dtype_label) {
   fs::create_directories(dir);
   if (!model_dir.empty()) model::copy_side_files(model_dir, dir);
   if (!tokenizer_dir.empty() && tokenizer_dir != model_dir) model::copy_tokenizer_files(tokenizer_dir, dir);
   nlohmann::ordered_json c = config.raw;
   c["vocab_size"] = config.vocab_size;
-  c["torch_dtype"] = dtype_label;
-  if (c.contains("dtype")) c["dtype"] = dtype_label;
   util::write_file_atomic(dir + "/config.json", c.dump(2) + "\n");
-  return dir;
+  model::set_config_dtype(dir, dtype_label);
 }
 
 std::string tokenizer_dir_of(const std::string& path) {
@@ -185,32 +162,45 @@ int run_train(const po::variables_map& vm) {
   if (pp != 1) util::fail("--parallel.pp", "pipeline parallelism is not available in medgpt train yet", "use --parallel.pp 1");
   const std::string resume = vm["resume"].as<std::string>();
 
-  const int zero = vm["train.zero"].as<int>();
-  if (zero != 0 && zero != 1) util::fail("--train.zero", "is " + std::to_string(zero) + "; medgpt has ZeRO stages 0 and 1", "use 0 or 1");
-  const std::int64_t micro = vm["train.micro_batch_size"].as<std::int64_t>(), global = vm["train.global_batch_size"].as<std::int64_t>();
-  if (micro < 1) util::fail("--train.micro_batch_size", "must be at least 1", "e.g. --train.micro_batch_size 4");
-  if (global < 1) util::fail("--train.global_batch_size", "must be at least 1", "e.g. --train.global_batch_size 32");
-  if (vm["train.max_steps"].as<std::int64_t>() <= 0 && !(vm["train.epochs"].as<double>() > 0))
-    util::fail("--train.epochs", "must be positive when --train.max_steps is 0", "set one of them");
-  train::check_schedule_type(vm["train.lr_scheduler_type"].as<std::string>(), "--train.lr_scheduler_type");
-  const double lr = vm["train.learning_rate"].as<double>();
-  if (!(lr >= 0 && lr <= 1e30))  // AdamW's step lr / (1 - beta1^t) must stay a float
-    util::fail("--train.learning_rate", "is " + std::to_string(lr) + "; it must be between 0 and 1e30", "e.g. --train.learning_rate 2e-5");
   if (stage == "pt" && vm["data.block_size"].as<std::size_t>() == 0) util::fail("--data.block_size", "must be positive", "e.g. --data.block_size 1024");
   if (stage != "pt" && vm["data.max_length"].as<std::size_t>() == 0) util::fail("--data.max_length", "must be positive", "e.g. --data.max_length 1024");
 
   dist::Grid grid(tp, pp);
   dist::Comm& world = grid.world();
-  if (global % (micro * grid.dp_size()) != 0)
-    util::fail("--train.global_batch_size", "is " + std::to_string(global) + ", not a multiple of micro_batch_size x dp = " +
-               std::to_string(micro) + " x " + std::to_string(grid.dp_size()), "make the global batch a multiple of " + std::to_string(micro * grid.dp_size()));
+  train::TrainerOptions to;
+  to.output_dir = out;
+  to.micro_batch_size = vm["train.micro_batch_size"].as<std::int64_t>();
+  to.global_batch_size = vm["train.global_batch_size"].as<std::int64_t>();
+  to.max_steps = vm["train.max_steps"].as<std::int64_t>();
+  to.epochs = vm["train.epochs"].as<double>();
+  to.adam.lr = vm["train.learning_rate"].as<double>();
+  to.adam.beta1 = vm["train.adam_beta1"].as<double>();
+  to.adam.beta2 = vm["train.adam_beta2"].as<double>();
+  to.adam.eps = vm["train.adam_epsilon"].as<double>();
+  to.adam.weight_decay = vm["train.weight_decay"].as<double>();
+  to.schedule = vm["train.lr_scheduler_type"].as<std::string>();
+  to.warmup_steps = vm["train.warmup_steps"].as<std::int64_t>();
+  to.warmup_ratio = vm["train.warmup_ratio"].as<double>();
+  to.min_lr_rate = vm["train.min_lr_rate"].as<double>();
+  to.max_grad_norm = vm["train.max_grad_norm"].as<double>();
+  to.zero = vm["train.zero"].as<int>();
+  to.logging_steps = std::max<std::int64_t>(1, vm["train.logging_steps"].as<std::int64_t>());
+  to.eval_steps = vm["train.eval_steps"].as<std::int64_t>();
+  to.save_steps = vm["train.save_steps"].as<std::int64_t>();
+  to.eval_on_start = flag(vm, "train.eval_on_start");
+  to.max_bad_steps = std::max<std::int64_t>(1, vm["train.max_bad_steps"].as<std::int64_t>());
+  to.seed = vm["train.seed"].as<std::uint64_t>();
+  to.peak_flops = vm["train.peak_flops"].as<double>();
+  to.compute_dtype = dtype;
+  to.preempt_at_step = vm["train.preempt_at_step"].as<std::int64_t>();
+  train::check_trainer_options(to, grid.dp_size());  // before any long work
   // Another run's checkpoints in the output dir: say so now, not after preparing data.
   std::string resume_dir;
   if (resume == "auto") resume_dir = train::newest_checkpoint(out);
   else if (resume != "never") resume_dir = resume;
   if (!resume_dir.empty()) {
     if (!model::is_committed(resume_dir)) util::fail("--resume", resume_dir + " is not a committed checkpoint", "pass a checkpoints/step-* folder with COMMITTED, or auto");
-    train::check_resumable(resume_dir, {stage, lora ? "lora" : "full", precision, grid.tp_size(), grid.pp_size(), grid.dp_size(), zero, 0});
+    train::check_resumable(resume_dir, {stage, lora ? "lora" : "full", precision, grid.tp_size(), grid.pp_size(), grid.dp_size(), to.zero, 0});
   }
   // Starting over, or from an older step: the abandoned steps must not be resumed later.
   if (world.rank() == 0) {
@@ -225,7 +215,7 @@ int run_train(const po::variables_map& vm) {
   // Built and loaded in fp32 whatever the precision: the fp32 master weights start exact; the bf16
   // compute copy is made once the master exists.
   model::Transformer m(config, at::kFloat, at::kCPU, grid.tp_size() > 1 ? &grid.tp() : nullptr);
-  const std::uint64_t seed = vm["train.seed"].as<std::uint64_t>();
+  const std::uint64_t seed = to.seed;
   if (!model_config.empty()) m.init_random(seed);
   else m.load(model::read_model_weights(model_path), model_path);
   const std::string resize = vm["model.resize_vocab"].as<std::string>();
@@ -296,21 +286,14 @@ int run_train(const po::variables_map& vm) {
 
   // ---- the run ----
   const std::string dtype_label = dtype == at::kBFloat16 ? "bfloat16" : "float32";
-  std::string files_dir;
-  if (world.rank() == 0) files_dir = write_model_files(out, model_path, tokenizer_dir_of(tokenizer_path), config, dtype_label);
+  const std::string files_dir = out + "/model-files";
+  if (world.rank() == 0) write_model_files(files_dir, model_path, tokenizer_dir_of(tokenizer_path), config, dtype_label);
   world.barrier();
-  files_dir = out + "/model-files";
 
   model::NamedTensors trainable = lora ? model::lora_parameters(m) : m.named_parameters();
   std::vector<int> split_dims;
   for (const auto& [name, t] : trainable) split_dims.push_back(lora ? model::lora_split_dim(m, name) : m.split_dim(name));
-  train::AdamWOptions adam;
-  adam.lr = vm["train.learning_rate"].as<double>();
-  adam.beta1 = vm["train.adam_beta1"].as<double>();
-  adam.beta2 = vm["train.adam_beta2"].as<double>();
-  adam.eps = vm["train.adam_epsilon"].as<double>();
-  adam.weight_decay = vm["train.weight_decay"].as<double>();
-  train::FlatParams flat(trainable, split_dims, grid.dp_size());
+  train::FlatParams flat(trainable, split_dims, grid.dp_size(), to.adam.decay_all);
   if (dtype != at::kFloat) m.set_compute_dtype(dtype);
   // DPO's reference: a frozen copy of the starting model, or (LoRA) the base under the adapters.
   std::unique_ptr<model::Transformer> reference;
@@ -322,28 +305,6 @@ int run_train(const po::variables_map& vm) {
     if (dtype != at::kFloat) reference->set_compute_dtype(dtype);
   }
 
-  train::TrainerOptions to;
-  to.output_dir = out;
-  to.micro_batch_size = micro;
-  to.global_batch_size = global;
-  to.max_steps = vm["train.max_steps"].as<std::int64_t>();
-  to.epochs = vm["train.epochs"].as<double>();
-  to.adam = adam;
-  to.schedule = vm["train.lr_scheduler_type"].as<std::string>();
-  to.warmup_steps = vm["train.warmup_steps"].as<std::int64_t>();
-  to.warmup_ratio = vm["train.warmup_ratio"].as<double>();
-  to.min_lr_rate = vm["train.min_lr_rate"].as<double>();
-  to.max_grad_norm = vm["train.max_grad_norm"].as<double>();
-  to.zero = zero;
-  to.logging_steps = std::max<std::int64_t>(1, vm["train.logging_steps"].as<std::int64_t>());
-  to.eval_steps = vm["train.eval_steps"].as<std::int64_t>();
-  to.save_steps = vm["train.save_steps"].as<std::int64_t>();
-  to.eval_on_start = flag(vm, "train.eval_on_start");
-  to.max_bad_steps = std::max<std::int64_t>(1, vm["train.max_bad_steps"].as<std::int64_t>());
-  to.seed = seed;
-  to.peak_flops = vm["train.peak_flops"].as<double>();
-  to.compute_dtype = dtype;
-  to.preempt_at_step = vm["train.preempt_at_step"].as<std::int64_t>();
   const double n_params = static_cast<double>(config.num_parameters());
   // A frozen reference adds a forward pass (2 x params) for pair stages.
   to.flops_per_token = ((lora ? 4.0 : 6.0) + (pairs ? 2.0 : 0.0)) * n_params +

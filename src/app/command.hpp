@@ -40,5 +40,7 @@ void print_help(const Command& cmd);
 // Option helpers so every command spells common things the same way.
 std::string required(const po::variables_map& vm, const std::string& name);
 bool flag(const po::variables_map& vm, const std::string& name);
+// The effective options as INI-style text, one `key = value` line each (a run's checkpoints record it).
+std::string options_text(const po::variables_map& vm);
 
 }  // namespace medgpt::app

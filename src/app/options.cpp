@@ -1,6 +1,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "app/command.hpp"
 #include "util/error.hpp"
@@ -98,5 +99,23 @@ std::string required(const po::variables_map& vm, const std::string& name) {
 }
 
 bool flag(const po::variables_map& vm, const std::string& name) { return vm.count(name) && vm[name].as<bool>(); }
+
+std::string options_text(const po::variables_map& vm) {
+  std::ostringstream s;
+  for (const auto& [key, v] : vm) {
+    const boost::any& a = v.value();
+    s << key << " = ";
+    if (const auto* x = boost::any_cast<std::string>(&a)) s << *x;
+    else if (const auto* x = boost::any_cast<std::int64_t>(&a)) s << *x;
+    else if (const auto* x = boost::any_cast<int>(&a)) s << *x;
+    else if (const auto* x = boost::any_cast<double>(&a)) s << *x;
+    else if (const auto* x = boost::any_cast<bool>(&a)) s << (*x ? "true" : "false");
+    else if (const auto* x = boost::any_cast<std::uint64_t>(&a)) s << *x;
+    else if (const auto* x = boost::any_cast<std::vector<std::string>>(&a))
+      for (std::size_t i = 0; i < x->size(); ++i) s << (i ? " " : "") << (*x)[i];
+    s << "\n";
+  }
+  return s.str();
+}
 
 }  // namespace medgpt::app

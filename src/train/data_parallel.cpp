@@ -7,10 +7,14 @@
 
 namespace medgpt::train {
 
+void check_zero_stage(int zero) {
+  if (zero != 0 && zero != 1) util::fail("--train.zero", "is " + std::to_string(zero) + "; medgpt has ZeRO stages 0 and 1", "use 0 or 1");
+}
+
 DataParallel::DataParallel(dist::Comm* dp, dist::Comm* tp, int zero, std::int64_t bucket_bytes)
     : dp_(dp && dp->size() > 1 ? dp : nullptr), tp_(tp && tp->size() > 1 ? tp : nullptr), zero_(zero),
       bucket_elems_(std::max<std::int64_t>(1, bucket_bytes / 4)) {
-  if (zero != 0 && zero != 1) util::fail("--train.zero", "is " + std::to_string(zero) + "; medgpt has ZeRO stages 0 and 1", "use 0 or 1");
+  check_zero_stage(zero);
 }
 
 std::pair<std::int64_t, std::int64_t> DataParallel::shard(const FlatParams& flat) const {

@@ -14,6 +14,9 @@
 
 namespace medgpt::train {
 
+// util::Error naming --train.zero unless it is 0 or 1.
+void check_zero_stage(int zero);
+
 class DataParallel {
  public:
   // dp may be null (one rank). bucket_bytes: size of each all-reduce (zero 0).

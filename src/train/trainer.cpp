@@ -77,29 +77,35 @@ struct MetricWindow {
 
 }  // namespace
 
+void check_trainer_options(const TrainerOptions& o, int dp_size) {
+  check_zero_stage(o.zero);
+  if (o.micro_batch_size < 1) util::fail("--train.micro_batch_size", "must be at least 1", "e.g. --train.micro_batch_size 4");
+  if (o.global_batch_size < 1) util::fail("--train.global_batch_size", "must be at least 1", "e.g. --train.global_batch_size 32");
+  if (o.max_steps <= 0 && !(o.epochs > 0)) util::fail("--train.epochs", "must be positive when --train.max_steps is 0", "set one of them");
+  check_schedule_type(o.schedule, "--train.lr_scheduler_type");
+  if (!(o.adam.lr >= 0 && o.adam.lr <= 1e30))  // AdamW's step lr / (1 - beta1^t) must stay a float
+    util::fail("--train.learning_rate", "is " + std::to_string(o.adam.lr) + "; it must be between 0 and 1e30", "e.g. --train.learning_rate 2e-5");
+  const std::int64_t per_step = o.micro_batch_size * dp_size;
+  if (o.global_batch_size % per_step != 0)
+    util::fail("--train.global_batch_size", "is " + std::to_string(o.global_batch_size) + ", not a multiple of micro_batch_size x dp = " +
+               std::to_string(o.micro_batch_size) + " x " + std::to_string(dp_size), "make the global batch a multiple of " + std::to_string(per_step));
+}
+
 Trainer::Trainer(TrainerOptions opt, dist::Grid& grid, FlatParams& flat, Objective& objective, const TrainData& data,
                  RunCheckpointer& checkpointer)
-    : opt_(std::move(opt)), grid_(grid), flat_(flat), objective_(objective), data_(data), checkpointer_(checkpointer),
+    : opt_((check_trainer_options(opt, grid.dp_size()), std::move(opt))), grid_(grid), flat_(flat), objective_(objective), data_(data), checkpointer_(checkpointer),
       dp_(&grid.dp(), &grid.tp(), opt_.zero),
       adam_(flat, opt_.adam, dp_.shard(flat).first, dp_.shard(flat).second),
       loader_(*data.train, data.kind, loader_options(opt_, data, grid)) {
-  const std::int64_t per_step = opt_.micro_batch_size * grid.dp_size();
-  if (opt_.micro_batch_size < 1) util::fail("--train.micro_batch_size", "must be at least 1", "e.g. --train.micro_batch_size 4");
-  if (opt_.global_batch_size < per_step || opt_.global_batch_size % per_step != 0)
-    util::fail("--train.global_batch_size", "is " + std::to_string(opt_.global_batch_size) + ", not a multiple of micro_batch_size x dp = " +
-               std::to_string(opt_.micro_batch_size) + " x " + std::to_string(grid.dp_size()),
-               "make the global batch a multiple of " + std::to_string(per_step));
-  accumulation_ = opt_.global_batch_size / per_step;
+  accumulation_ = opt_.global_batch_size / (opt_.micro_batch_size * grid.dp_size());
   if (opt_.max_steps > 0) {
     total_ = opt_.max_steps;
   } else {
-    if (!(opt_.epochs > 0)) util::fail("--train.epochs", "must be positive when --train.max_steps is 0", "set one of them");
     // Rows per epoch: the most any dp rank fills (packing makes them differ slightly).
     const std::int64_t rows = dist::allreduce_int(grid.dp(), static_cast<std::int64_t>(loader_.rows_per_epoch()), dist::ReduceOp::kMax);
     const std::int64_t steps_per_epoch = std::max<std::int64_t>(1, (rows + opt_.micro_batch_size * accumulation_ - 1) / (opt_.micro_batch_size * accumulation_));
     total_ = static_cast<std::int64_t>(std::ceil(opt_.epochs * static_cast<double>(steps_per_epoch)));
   }
-  check_schedule_type(opt_.schedule, "--train.lr_scheduler_type");
   schedule_ = {opt_.schedule, warmup_steps(opt_.warmup_steps, opt_.warmup_ratio, total_), total_, opt_.min_lr_rate};
 }
 

@@ -52,6 +52,10 @@ struct TrainData {
   std::size_t group = 1;  // 2: preference pairs (micro/global batch sizes then count pairs)
 };
 
+// Everything in the options that can be wrong, as one util::Error naming the option: run before
+// any long work (medgpt train) and again by the Trainer itself.
+void check_trainer_options(const TrainerOptions& o, int dp_size);
+
 enum class TrainResult { kFinished, kPreempted, kTooManyBadSteps };
 
 class Trainer {
