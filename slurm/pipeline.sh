@@ -2,14 +2,19 @@
 # Submit the training stages as a chain of Slurm jobs, each starting only when the one before it
 # completed successfully (--dependency=afterok), each training from the final model of the one before it.
 #
-#   slurm/pipeline.sh [--from STAGE] [--to STAGE] [--watch] [CONFIG_DIR] [-- OVERRIDES...]
+#   slurm/pipeline.sh [--align STAGES] [--from STAGE] [--to STAGE] [--watch] [CONFIG_DIR] [-- OVERRIDES...]
 #   e.g. slurm/pipeline.sh --from pt --to sft inputs
+#        slurm/pipeline.sh --align orpo          (pt -> sft -> orpo)
+#        slurm/pipeline.sh --from dpo --align dpo  (dpo alone, from dpo.ini's model.path)
 #
-# - Stages, in order: pt sft rm dpo orpo kto ppo grpo; a stage is available when slurm/<stage>.sbatch
-#   exists (others in the range are skipped with a note). Default range: all available stages.
+# - Stages, in order: pt sft, then the alignment stages of --align (comma-separated, from rm dpo orpo
+#   simpo kto; default dpo), each of them trained from sft's final model (not from each other).
+#   A stage needs slurm/<stage>.sbatch (others in the range are skipped with a note). Default
+#   range: every stage.
 # - Stage S reads CONFIG_DIR/S.ini (CONFIG_DIR defaults to <repo>/inputs) and writes
-#   ${MEDGPT_RUNS:-$PWD/runs}/S (its Slurm log too: slurm-<jobid>.out). Every stage after the first
-#   gets --model.path <previous stage's output>/final. OVERRIDES after `--` go to every stage.
+#   ${MEDGPT_RUNS:-$PWD/runs}/S (its Slurm log too: slurm-<jobid>.out). pt -> sft -> alignment is
+#   chained with afterok; a stage whose parent is submitted too gets --model.path <parent's
+#   output>/final. OVERRIDES after `--` go to every stage.
 # - Prints one line per submitted stage on stdout: `<stage> <jobid>`.
 # - A failed stage leaves its dependents PENDING with Reason=DependencyNeverSatisfied for ever (Slurm
 #   does not cancel them). --watch waits for the chain, prints state changes on stderr, and when a
@@ -20,15 +25,16 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export MEDGPT_REPO=$repo   # the jobs find slurm/common.sh through it (sbatch exports the environment)
-order=(pt sft rm dpo orpo kto ppo grpo)
+alignment=(rm dpo orpo simpo kto)
 
 say() { echo "pipeline: $*" >&2; }
 die() { say "error: $*"; exit 2; }
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
-from="" to="" watch=0 config_dir="$repo/inputs" overrides=()
+from="" to="" watch=0 config_dir="$repo/inputs" overrides=() align=dpo
 while (($#)); do
   case $1 in
+    --align) align=${2:?--align needs stages, e.g. dpo or rm,dpo}; shift 2 ;;
     --from) from=${2:?--from needs a stage}; shift 2 ;;
     --to) to=${2:?--to needs a stage}; shift 2 ;;
     --watch) watch=1; shift ;;
@@ -38,6 +44,14 @@ while (($#)); do
     *) config_dir=$1; shift ;;
   esac
 done
+
+order=(pt sft)
+IFS=, read -ra chosen <<<"$align"
+for a in "${chosen[@]}"; do
+  [[ " ${alignment[*]} " == *" $a "* ]] || die "--align $a: not an alignment stage (${alignment[*]})"
+  [[ " ${order[*]} " == *" $a "* ]] || order+=("$a")
+done
+parent_of() { case $1 in pt) echo "" ;; sft) echo pt ;; *) echo sft ;; esac; }
 
 available=()
 for s in "${order[@]}"; do [[ -f $repo/slurm/$s.sbatch ]] && available+=("$s"); done
@@ -68,8 +82,11 @@ runs=$(cd "$runs" && pwd)
 
 ids=()
 cancel_submitted() { ((${#ids[@]})) && scancel "${ids[@]}" 2>/dev/null; true; }
-prev_id="" prev_out=""
+declare -A job_of=()
 for s in "${stages[@]}"; do
+  parent=$(parent_of "$s")
+  prev_id="" prev_out=$runs/$parent
+  [[ -n $parent ]] && prev_id=${job_of[$parent]:-}
   out=$runs/$s
   mkdir -p "$out"   # Slurm does not create the folder of --output
   args=(--parsable --output="$out/slurm-%j.out")
@@ -87,7 +104,7 @@ for s in "${stages[@]}"; do
   id=${id%%;*}   # --parsable prints "id" or "id;cluster"
   ids+=("$id")
   echo "$s $id"
-  prev_id=$id prev_out=$out
+  job_of[$s]=$id
 done
 ((watch)) || exit 0
 

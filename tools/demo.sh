@@ -4,9 +4,10 @@
 #   1. prepare the pretraining and SFT corpora (HDF5, 2 MPI ranks),
 #   2. pretrain (PT) from scratch, 2 data-parallel ranks, bf16,            inputs/pt.ini
 #   3. fine-tune (SFT) the PT model on medical dialogues, Qwen template,   inputs/sft.ini
-#   4. answer the bundled questions with the PT and the SFT model,
-#   5. plot the loss curves.
-# Outputs go to runs/demo/ (or $1). About 6-8 minutes of training on 2 cores after the build.
+#   4. align the SFT model with DPO on the bundled preference pairs,      inputs/dpo.ini
+#   5. answer the bundled questions with the PT, SFT and DPO models,
+#   6. plot the curves; print the chosen/rejected reward margin before and after DPO.
+# Outputs go to runs/demo/ (or $1). About 8-10 minutes of training on 2 cores after the build.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$(mkdir -p "${1:-$root/runs/demo}" && cd "${1:-$root/runs/demo}" && pwd)"
@@ -33,23 +34,31 @@ echo "== 3. supervised fine-tuning of the PT model [$(elapsed)]"
 "${mpi[@]}" "$medgpt" train --stage sft --config inputs/sft.ini --model.path "$out/pt/final" --data.train "$out/sft.h5" \
   --output-dir "$out/sft" --threads 1
 
-echo "== 4. answers to inputs/data/questions.jsonl [$(elapsed)]"
-for stage in pt sft; do
+echo "== 4. DPO of the SFT model on preference pairs (2 data-parallel ranks) [$(elapsed)]"
+"${mpi[@]}" "$medgpt" train --stage dpo --config inputs/dpo.ini --model.path "$out/sft/final" --train.eval_on_start \
+  --output-dir "$out/dpo" --threads 1
+
+echo "== 5. answers to inputs/data/questions.jsonl [$(elapsed)]"
+for stage in pt sft dpo; do
   "$medgpt" generate --model "$out/$stage/final" --input inputs/data/questions.jsonl --output "$out/answers-$stage.jsonl" \
     --max-new-tokens 96 --do-sample --temperature 0.7 --top-p 0.9 --repetition-penalty 1.2 --seed 42
 done
-for stage in pt sft; do
+for stage in pt sft dpo; do
   echo "-- $stage model:"
   jq -r '"Q: \(.prompt)\nA: \(.output | gsub("\n"; " ") | .[0:240])"' "$out/answers-$stage.jsonl"
 done
 
-echo "== 5. curves"
-"$root/tools/plot-metrics" "$out/pt" >/dev/null
-"$root/tools/plot-metrics" "$out/sft" >/dev/null
+echo "== 6. curves"
+for stage in pt sft dpo; do "$root/tools/plot-metrics" "$out/$stage" >/dev/null; done
 pt_eval=$(jq -s 'map(select(.eval_loss)) | last | .eval_loss' "$out/pt/metrics.jsonl")
 sft_start=$(jq -s 'map(select(.step == 0)) | first | .eval_loss' "$out/sft/metrics.jsonl")
 sft_eval=$(jq -s 'map(select(.eval_loss)) | last | .eval_loss' "$out/sft/metrics.jsonl")
 printf 'PT  eval loss (encyclopedia valid split): %.3f\n' "$pt_eval"
 printf 'SFT eval loss (dialogue valid split): PT model %.3f -> SFT model %.3f\n' "$sft_start" "$sft_eval"
-echo "done in $(elapsed). metrics: $out/{pt,sft}/metrics.jsonl, plots: $out/{pt,sft}/*.png, TensorBoard: $out/{pt,sft}/tb,"
-echo "models: $out/pt/final, $out/sft/final (Hugging Face folders), answers: $out/answers-{pt,sft}.jsonl"
+jq -s -r '(map(select(.step == 0)) | first) as $a | (map(select(.["eval_rewards/margins"] and .step > 0)) | last) as $b |
+  (map(select(.loss)) | .[0:10] | map(.["rewards/margins"]) | add / length) as $m0 |
+  (map(select(.loss)) | .[-10:] | map(.["rewards/margins"]) | add / length) as $m1 |
+  "DPO reward margin chosen - rejected, held-out pairs: \($a["eval_rewards/margins"] | . * 1000 | round / 1000) (accuracy \($a["eval_rewards/accuracies"])) at the start -> \($b["eval_rewards/margins"] | . * 1000 | round / 1000) (accuracy \($b["eval_rewards/accuracies"])) after \($b.step) steps\n" +
+  "DPO reward margin, training batches: first 10 steps \($m0 | . * 1000 | round / 1000) -> last 10 steps \($m1 | . * 1000 | round / 1000)"' "$out/dpo/metrics.jsonl"
+echo "done in $(elapsed). metrics: $out/{pt,sft,dpo}/metrics.jsonl, plots: $out/{pt,sft,dpo}/*.png, TensorBoard: $out/{pt,sft,dpo}/tb,"
+echo "models: $out/{pt,sft,dpo}/final (Hugging Face folders), answers: $out/answers-{pt,sft,dpo}.jsonl"

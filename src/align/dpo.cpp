@@ -2,7 +2,6 @@
 
 #include <cmath>
 
-#include "align/sequence_logps.hpp"
 #include "model/lora.hpp"
 #include "util/error.hpp"
 
@@ -30,7 +29,7 @@ at::Tensor one_loss(const std::string& type, const PairLogps& pi, const PairLogp
   if (type == "hinge") return at::relu(1.0 - beta * d);
   if (type == "ipo") {
     const at::Tensor nc = pi.chosen_tokens.to(cr.scalar_type()).clamp_min(1), nr = pi.rejected_tokens.to(cr.scalar_type()).clamp_min(1);
-    return (cr / nc - rr / nr - 1.0 / (2.0 * beta)).pow(2);
+    return (cr / nc - rr / nr - 1.0 / (2.0 * beta)).pow(2);  // per-token log-ratios
   }
   if (type == "robust") return (-(1.0 - ls) * logsig(beta * d) + ls * logsig(-beta * d)) / (1.0 - 2.0 * ls);
   if (type == "exo_pair")
@@ -106,32 +105,19 @@ DpoObjective::DpoObjective(model::Transformer& policy, const model::Transformer*
 }
 
 at::Tensor DpoObjective::loss(const data::Batch& b, double normalizer, bool) {
-  const std::int64_t n = static_cast<std::int64_t>(b.rows / 2);
-  auto pairs = [n](const RowLogps& r) { return PairLogps{r.sum.narrow(0, 0, n), r.sum.narrow(0, n, n), r.count.narrow(0, 0, n), r.count.narrow(0, n, n)}; };
-  const PairLogps pi = pairs(row_logps(policy_, b));
-  PairLogps ref;
-  {
-    at::NoGradGuard no_grad;
-    if (reference_) {
-      ref = pairs(row_logps(*reference_, b));
-    } else {  // LoRA: the base model is the reference
-      model::set_lora_enabled(policy_, false);
-      ref = pairs(row_logps(policy_, b));
-      model::set_lora_enabled(policy_, true);
-    }
-  }
+  const PairLogps pi = pair_logps(row_logps(policy_, b));
+  // Precomputed (--dpo.precompute_ref_log_probs): carried by the batch's rows.
+  const PairLogps ref = b.ref_logps.size() == b.rows ? pair_logps({at::tensor(b.ref_logps, at::kDouble).to(at::kFloat), at::cat({pi.chosen_tokens, pi.rejected_tokens}), {}, {}})
+                                                     : pair_logps(reference_row_logps(policy_, reference_, b));
   const at::Tensor nll = -pi.chosen.sum() / pi.chosen_tokens.sum().clamp_min(1.0);
   const DpoMetrics m = dpo_metrics(pi, ref, o_.beta);
-  pending_.insert(pending_.end(), {{"rewards/chosen", m.rewards_chosen}, {"rewards/rejected", m.rewards_rejected},
-                                   {"rewards/accuracies", m.accuracy}, {"rewards/margins", m.margin},
-                                   {"logps/chosen", m.logps_chosen}, {"logps/rejected", m.logps_rejected}});
+  record("rewards/chosen", m.rewards_chosen);
+  record("rewards/rejected", m.rewards_rejected);
+  record("rewards/accuracies", m.accuracy);
+  record("rewards/margins", m.margin);
+  record("logps/chosen", m.logps_chosen);
+  record("logps/rejected", m.logps_rejected);
   return dpo_losses(pi, ref, o_, nll).sum() / normalizer;
-}
-
-std::vector<std::pair<std::string, double>> DpoObjective::take_metrics() {
-  std::vector<std::pair<std::string, double>> out;
-  out.swap(pending_);
-  return out;
 }
 
 }  // namespace medgpt::align

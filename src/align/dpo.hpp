@@ -9,17 +9,11 @@
 #include <utility>
 #include <vector>
 
+#include "align/sequence_logps.hpp"
 #include "model/transformer.hpp"
 #include "train/objective.hpp"
 
 namespace medgpt::align {
-
-// Summed completion log-probs [B] of each pair's chosen and rejected rows, and the completion
-// token counts [B] (ipo and sigmoid_norm average per token).
-struct PairLogps {
-  at::Tensor chosen, rejected;
-  at::Tensor chosen_tokens, rejected_tokens;
-};
 
 struct DpoOptions {
   // One or more of kDpoLossTypes, summed with `loss_weights` (default 1 each). "sft" is the
@@ -56,13 +50,11 @@ class DpoObjective : public train::Objective {
   double items(const data::Batch& b) const override { return static_cast<double>(b.rows / 2); }
   at::Tensor loss(const data::Batch& b, double normalizer, bool training) override;
   void set_training(bool) override {}
-  std::vector<std::pair<std::string, double>> take_metrics() override;
 
  private:
   model::Transformer& policy_;
   const model::Transformer* reference_;
   DpoOptions o_;
-  std::vector<std::pair<std::string, double>> pending_;
 };
 
 }  // namespace medgpt::align

@@ -8,12 +8,11 @@
 #include <filesystem>
 #include <memory>
 
-#include "align/dpo.hpp"
-#include "align/lm.hpp"
+#include "align/reference_logps.hpp"
 #include "app/command.hpp"
+#include "app/train_stage.hpp"
 #include "app/prepare_corpus.hpp"
 #include "data/corpus.hpp"
-#include "data/pair_rows.hpp"
 #include "data/readers/readers.hpp"
 #include "data/tokenizer/tokenizer.hpp"
 #include "dist/agreement.hpp"
@@ -39,30 +38,6 @@ namespace medgpt::app {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : s + ",") {
-    if (c == ',') {
-      if (!cur.empty()) out.push_back(cur);
-      cur.clear();
-    } else if (c != ' ') {
-      cur += c;
-    }
-  }
-  return out;
-}
-
-double parse_number(const std::string& s, const std::string& option) {
-  try {
-    std::size_t used = 0;
-    const double v = std::stod(s, &used);
-    if (used == s.size()) return v;
-  } catch (const std::exception&) {
-  }
-  util::fail(option, "\"" + s + "\" is not a number", "give comma-separated numbers, e.g. 1,0.5");
-}
 
 bool is_corpus(const std::string& path) { return fs::path(path).extension() == ".h5"; }
 
@@ -110,6 +85,21 @@ std::string resolve_corpus(dist::Comm& world, const std::vector<std::string>& in
   return path;
 }
 
+// The reference log-prob cache of --dpo.precompute_ref_log_probs, keyed by what determines the
+// values: the corpora, the starting model's files, the precision, the row length and LoRA.
+std::string reference_cache_path(const std::string& out, const std::string& train, const std::string& valid, const std::string& model_path,
+                                 const std::string& precision, std::size_t seq_len, bool lora) {
+  std::string key = precision + "|" + std::to_string(seq_len) + "|" + std::to_string(lora) + "|" + fs::absolute(model_path).string();
+  for (const std::string& path : {train, valid})
+    if (!path.empty()) key += "|" + fs::absolute(path).string() + ":" + std::to_string(fs::file_size(path)) + ":" +
+                              std::to_string(fs::last_write_time(path).time_since_epoch().count());
+  if (!model_path.empty())
+    for (const auto& e : fs::directory_iterator(model_path))
+      if (e.is_regular_file()) key += "|" + e.path().filename().string() + ":" + std::to_string(e.file_size()) + ":" +
+                                      std::to_string(e.last_write_time().time_since_epoch().count());
+  return out + "/data/ref-logps-" + util::sha256_hex(key).substr(0, 16) + ".h5";
+}
+
 void check_tokens(const data::TokenArrays& c, std::int64_t vocab, const std::string& path) {
   std::uint32_t top = 0;
   for (std::uint32_t t : c.tokens) top = std::max(top, t);
@@ -122,27 +112,11 @@ int run_train(const po::variables_map& vm) {
   // First thing: a SIGUSR1/SIGTERM forwarded by mpirun during start-up must not kill the rank.
   util::install_stop_signal_handlers();
   // ---- options (checked before any work) ----
-  const std::string stage = required(vm, "stage");
-  if (stage != "pt" && stage != "sft" && stage != "dpo")
-    util::fail("--stage", "\"" + stage + "\" is not a stage of medgpt train yet", "use pt, sft or dpo");
-  const bool pairs = stage == "dpo";
-  // The corpus kind; pair stages train on their pairs as sft-kind rows (data/pair_rows.hpp).
-  const data::Kind source_kind = stage == "pt" ? data::Kind::Pt : pairs ? data::Kind::Pref : data::Kind::Sft;
-  const data::Kind kind = stage == "pt" ? data::Kind::Pt : data::Kind::Sft;
-  align::DpoOptions dpo;
-  if (pairs) {
-    dpo.beta = vm["dpo.beta"].as<double>();
-    dpo.label_smoothing = vm["dpo.label_smoothing"].as<double>();
-    dpo.loss_type = split_list(vm["dpo.loss_type"].as<std::string>());
-    for (const auto& w : split_list(vm["dpo.loss_weights"].as<std::string>())) dpo.loss_weights.push_back(parse_number(w, "--dpo.loss_weights"));
-    const double rpo = vm["dpo.rpo_alpha"].as<double>();
-    if (rpo > 0) {  // RPO = sigmoid + rpo_alpha * sft
-      if (dpo.loss_weights.empty()) dpo.loss_weights.assign(dpo.loss_type.size(), 1.0);
-      dpo.loss_type.push_back("sft");
-      dpo.loss_weights.push_back(rpo);
-    }
-    align::check_dpo_options(dpo, "--dpo");
-  }
+  const TrainStage st = parse_train_stage(vm);
+  const std::string& stage = st.name;
+  // Preference stages train on sft-kind rows made from their corpus (data/pair_rows.hpp).
+  const data::Kind kind = st.rows;
+  const bool aligning = st.source != kind;
   const std::string out = fs::absolute(required(vm, "output-dir")).lexically_normal().string();
   const std::string precision = vm["train.precision"].as<std::string>();
   if (precision != "fp32" && precision != "bf16") util::fail("--train.precision", "\"" + precision + "\" is not fp32 or bf16", "use fp32 or bf16");
@@ -155,6 +129,9 @@ int run_train(const po::variables_map& vm) {
   if (!model_path.empty() && !util::is_directory(model_path))
     util::fail("--model.path", model_path + ": no such folder", "pass a Hugging Face model folder, a medgpt checkpoint or the previous stage's final/");
   if (lora && !model_config.empty()) util::fail("--lora.enabled", "LoRA needs a pretrained base", "pass --model.path, or train fully");
+  if (lora && stage == "rm")
+    util::fail("--lora.enabled", "LoRA reward models (PEFT's SEQ_CLS adapters with a trainable score head) are not supported yet",
+               "train the reward model fully (drop --lora.enabled / --qlora.enabled)");
   const std::string tokenizer_path = vm.count("model.tokenizer") ? vm["model.tokenizer"].as<std::string>() : model_path;
   if (tokenizer_path.empty()) util::fail("--model.tokenizer", "missing for a model built from --model.config", "pass the tokenizer folder (e.g. inputs/tokenizer)");
   if (!vm.count("data.train")) util::fail("--data.train", "missing", "pass a prepared .h5 corpus or raw files/folders");
@@ -212,12 +189,23 @@ int run_train(const po::variables_map& vm) {
 
   // ---- model ----
   model::ModelConfig config = model::ModelConfig::load(model_path.empty() ? model_config : model_path);
+  // A reward model made from a causal LM: the LM head gives way to a new score head.
+  const bool new_score_head = stage == "rm" && config.num_labels == 0;
+  if (new_score_head) config.make_reward_model();
+  if (stage != "rm" && config.num_labels > 0)
+    util::fail(model_path + "/config.json", "is a sequence classifier (reward model), not a causal LM", "--stage " + stage + " trains a causal LM; pass one");
+  if (stage == "rm" && config.num_labels != 1)
+    util::fail(model_path + "/config.json", "is a classifier with " + std::to_string(config.num_labels) + " labels", "a reward model has one");
   // Built and loaded in fp32 whatever the precision: the fp32 master weights start exact; the bf16
   // compute copy is made once the master exists.
   model::Transformer m(config, at::kFloat, at::kCPU, grid.tp_size() > 1 ? &grid.tp() : nullptr);
   const std::uint64_t seed = to.seed;
   if (!model_config.empty()) m.init_random(seed);
-  else m.load(model::read_model_weights(model_path), model_path);
+  else {
+    model::NamedTensors weights = model::read_model_weights(model_path);
+    if (new_score_head) weights.emplace_back("score.weight", align::new_score_weight(config, seed));
+    m.load(weights, model_path);
+  }
   const std::string resize = vm["model.resize_vocab"].as<std::string>();
   if (!resize.empty() && resize != "0") {
     const std::int64_t want = resize == "auto" ? static_cast<std::int64_t>(tok.max_id()) + 1 : std::stoll(resize);
@@ -245,7 +233,7 @@ int run_train(const po::variables_map& vm) {
 
   // ---- data ----
   PrepareOptions prep;
-  prep.kind = source_kind;
+  prep.kind = st.source;
   prep.max_prompt_length = vm["data.max_prompt_length"].as<std::size_t>();
   prep.max_length = vm["data.max_length"].as<std::size_t>();
   prep.block_size = vm["data.block_size"].as<std::size_t>();
@@ -256,11 +244,9 @@ int run_train(const po::variables_map& vm) {
   const std::string tok_file = tok.source();
   const std::string template_name = vm["data.template"].as<std::string>();
   const std::string train_path = resolve_corpus(world, vm["data.train"].as<std::vector<std::string>>(), prep, tok_file, template_name, out, "--data.train");
-  auto read_split = [&](const std::string& path, const std::string& split, data::CorpusInfo* info) {
-    return pairs ? data::pair_rows(data::read_columns(path, source_kind, split, info)) : data::read_corpus(path, kind, split, info);
-  };
+  auto read_split = [&](const std::string& path, const std::string& split, data::CorpusInfo* info) { return read_stage_rows(st, path, split, info); };
   data::CorpusInfo info;
-  const data::TokenArrays train_set = read_split(train_path, "", &info);
+  data::TokenArrays train_set = read_split(train_path, "", &info);
   check_tokens(train_set, config.vocab_size, train_path);
   data::TokenArrays valid_set;
   std::string valid_path;
@@ -278,8 +264,8 @@ int run_train(const po::variables_map& vm) {
   td.valid = valid_path.empty() || data::sample_count(valid_set, kind) == 0 ? nullptr : &valid_set;
   td.kind = kind;
   td.seq_len = kind == data::Kind::Pt ? info.counts.value("block_size", prep.block_size) : prep.max_length;
-  td.packing = flag(vm, "data.packing") && !pairs;
-  td.group = pairs ? 2 : 1;
+  td.packing = flag(vm, "data.packing") && !aligning;
+  td.group = st.group;
   // Padding is masked out: any id the embedding has will do.
   td.pad_id = tok.pad_id().value_or(tok.eos_id().value_or(0));
   if (td.pad_id >= config.vocab_size) td.pad_id = 0;
@@ -295,9 +281,15 @@ int run_train(const po::variables_map& vm) {
   for (const auto& [name, t] : trainable) split_dims.push_back(lora ? model::lora_split_dim(m, name) : m.split_dim(name));
   train::FlatParams flat(trainable, split_dims, grid.dp_size(), to.adam.decay_all);
   if (dtype != at::kFloat) m.set_compute_dtype(dtype);
-  // DPO's reference: a frozen copy of the starting model, or (LoRA) the base under the adapters.
+  // DPO's and KTO's reference: a frozen copy of the starting model, or (LoRA) the base under the
+  // adapters; none when DPO's reference log-probs are precomputed.
   std::unique_ptr<model::Transformer> reference;
-  if (pairs && !lora) {
+  if (st.precompute_ref) {
+    const std::string cache = reference_cache_path(out, train_path, valid_path, model_path, precision, td.seq_len, lora);
+    const std::size_t rows = static_cast<std::size_t>(to.micro_batch_size) * st.group;
+    align::attach_reference_logps(cache, "", train_set, m, nullptr, td.seq_len, td.pad_id, rows, grid.dp());
+    if (td.valid) align::attach_reference_logps(cache, "valid", valid_set, m, nullptr, td.seq_len, td.pad_id, rows, grid.dp());
+  } else if (st.reference && !lora) {
     reference = std::make_unique<model::Transformer>(m.config(), at::kFloat, at::kCPU, grid.tp_size() > 1 ? &grid.tp() : nullptr);
     at::NoGradGuard no_grad;
     auto src = m.named_parameters(), dst = reference->named_parameters();
@@ -306,16 +298,17 @@ int run_train(const po::variables_map& vm) {
   }
 
   const double n_params = static_cast<double>(config.num_parameters());
-  // A frozen reference adds a forward pass (2 x params) for pair stages.
-  to.flops_per_token = ((lora ? 4.0 : 6.0) + (pairs ? 2.0 : 0.0)) * n_params +
+  // Reference forward passes add 2 x params each: DPO's one, KTO's on its rows and on the
+  // mismatched KL rows (with the policy's no-grad forward there too).
+  const double extra = stage == "kto" ? 6.0 : st.reference && !st.precompute_ref ? 2.0 : 0.0;
+  to.flops_per_token = ((lora ? 4.0 : 6.0) + extra) * n_params +
                        12.0 * static_cast<double>(config.num_layers * config.num_heads * config.head_dim) * static_cast<double>(td.seq_len);
 
   train::RunLayout layout{stage, lora ? "lora" : "full", precision, grid.tp_size(), grid.pp_size(), grid.dp_size(), to.zero, flat.numel()};
   train::RunCheckpointer checkpointer(out, grid, layout, split_dims, files_dir, options_text(vm), vm["train.save_total_limit"].as<int>());
   if (!resume_dir.empty()) checkpointer.check_compatible(resume_dir);
-  std::unique_ptr<train::Objective> objective;
-  if (pairs) objective = std::make_unique<align::DpoObjective>(m, reference.get(), dpo);
-  else objective = std::make_unique<align::LmObjective>(m, kind == data::Kind::Sft && td.packing, vm["train.neftune_alpha"].as<double>());
+  const std::unique_ptr<train::Objective> objective =
+      make_objective(st, m, reference.get(), grid, kind == data::Kind::Sft && td.packing, vm["train.neftune_alpha"].as<double>());
   train::Trainer trainer(to, grid, flat, *objective, td, checkpointer);
 
   char buf[400];
@@ -354,10 +347,10 @@ int run_train(const po::variables_map& vm) {
 }  // namespace
 
 void register_train_command(std::vector<Command>& out) {
-  out.push_back({"train", "train a stage (pt, sft, dpo) with data/tensor parallelism, checkpoints, preemption and resume",
+  out.push_back({"train", std::string("train a stage (") + kTrainStageList + ") with data/tensor parallelism, checkpoints, preemption and resume",
                  [](po::options_description& d) {
                    d.add_options()
-                       ("stage", po::value<std::string>(), "pt, sft or dpo (required)")
+                       ("stage", po::value<std::string>(), (std::string(kTrainStageList) + " (required)").c_str())
                        ("output-dir", po::value<std::string>(), "run folder: metrics.jsonl, tb/, checkpoints/, final/ (required)")
                        ("resume", po::value<std::string>()->default_value("auto"), "auto (newest committed checkpoint in the output dir, if any), never, or a checkpoint folder")
                        ("model.path", po::value<std::string>(), "Hugging Face model folder, medgpt checkpoint, or a previous stage's final/")
@@ -374,11 +367,6 @@ void register_train_command(std::vector<Command>& out) {
                        ("data.train_on_inputs", po::value<bool>()->default_value(false)->implicit_value(true), "sft raw input: loss on prompts too")
                        ("data.packing", po::value<bool>()->default_value(true)->implicit_value(true), "sft: several samples per row (attention kept apart)")
                        ("data.skip_bad_records", po::value<bool>()->default_value(false)->implicit_value(true), "raw input: skip bad records")
-                       ("dpo.beta", po::value<double>()->default_value(0.1), "dpo: beta (strength of the reference)")
-                       ("dpo.loss_type", po::value<std::string>()->default_value("sigmoid"), "dpo: sigmoid, hinge, ipo, robust, exo_pair, nca_pair, bco_pair, sppo_hard, apo_zero, apo_down, discopop, sigmoid_norm, aot, sft; several comma-separated are summed")
-                       ("dpo.loss_weights", po::value<std::string>()->default_value(""), "dpo: one weight per loss type, comma-separated (default 1 each)")
-                       ("dpo.label_smoothing", po::value<double>()->default_value(0.0), "dpo: label smoothing for robust, exo_pair, aot")
-                       ("dpo.rpo_alpha", po::value<double>()->default_value(0.0), "dpo: RPO, adds rpo_alpha x the chosen NLL (0: off)")
                        ("lora.enabled", po::value<bool>()->default_value(false)->implicit_value(true), "train LoRA adapters on a frozen base")
                        ("lora.r", po::value<std::int64_t>()->default_value(8), "LoRA rank")
                        ("lora.alpha", po::value<double>()->default_value(16.0), "LoRA alpha (scale alpha / r)")
@@ -416,6 +404,7 @@ void register_train_command(std::vector<Command>& out) {
                        ("train.preempt_at_step", po::value<std::int64_t>()->default_value(0), "testing aid: act as if SIGUSR1 arrived after this step (checkpoint, exit 99)")
                        ("parallel.tp", po::value<int>()->default_value(1), "tensor-parallel ranks")
                        ("parallel.pp", po::value<int>()->default_value(1), "pipeline-parallel ranks (1 only, for now)");
+                   add_train_stage_options(d);
                  },
                  run_train});
 }

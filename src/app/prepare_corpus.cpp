@@ -30,7 +30,8 @@ struct LocalResult {
   TokenArrays samples;         // pt, sft
   data::ColumnSplit columns;   // pref, kto, prompt
   std::int64_t records = 0, skipped = 0, truncated = 0, dropped_empty = 0;
-  std::vector<std::string> skipped_at;  // first few locations
+  std::int64_t identical = 0;  // pref: chosen == rejected (kept, but they teach nothing)
+  std::vector<std::string> skipped_at, identical_at;  // first few locations
 };
 
 // Sends rank k's arrays to rank 0 in rank order; rank 0 returns them concatenated.
@@ -107,7 +108,7 @@ data::CorpusInfo corpus_info(const PrepareOptions& o, const data::Tokenizer& tok
 // pref / kto / prompt: every column gathered in input order, split by the same validation mask.
 void write_columnar(dist::Comm& world, const PrepareOptions& o, const LocalResult& mine, const data::Tokenizer& tok,
                    const data::ChatTemplate* tmpl, const std::vector<std::string>& files, const std::string& output,
-                   std::int64_t records, std::int64_t skipped, std::int64_t truncated) {
+                   std::int64_t records, std::int64_t skipped, std::int64_t truncated, std::int64_t identical) {
   data::ColumnSplit all;
   for (const auto& [name, column] : mine.columns.columns) all[name] = gather_to_root(world, column, false);
   if (world.rank() != 0) return;
@@ -122,6 +123,7 @@ void write_columnar(dist::Comm& world, const PrepareOptions& o, const LocalResul
   data::CorpusInfo info = corpus_info(o, tok, tmpl, files);
   info.counts = {{"records", records}, {"samples_train", train.size()}, {"samples_valid", valid.size()},
                  {"tokens", tokens}, {"skipped", skipped}, {"truncated", truncated}};
+  if (o.kind == Kind::Pref) info.counts["identical_pairs"] = identical;
   data::write_columns(output, info, train, valid);
   char buf[400];
   std::snprintf(buf, sizeof buf, "prepared %s: %lld records -> %zu train + %zu valid samples, %zu tokens; truncated %lld, skipped %lld bad records -> %s",
@@ -187,6 +189,7 @@ void prepare_corpus(dist::Comm& world, const PrepareOptions& o, const std::vecto
             data::add_document(mine.samples, tok.encode(data::parse_pt(rec, where).text), *eos);
           } else if (o.kind == Kind::Pref) {
             const data::PrefRecord p = data::parse_pref(rec, where);
+            if (p.chosen == p.rejected && mine.identical++ < 3) mine.identical_at.push_back(where);
             mine.truncated += add_pair(p.prompt, {{"chosen", &p.chosen}, {"rejected", &p.rejected}});
           } else if (o.kind == Kind::Kto) {
             const data::KtoRecord k = data::parse_kto(rec, where);
@@ -226,8 +229,12 @@ void prepare_corpus(dist::Comm& world, const PrepareOptions& o, const std::vecto
   const std::int64_t truncated = dist::allreduce_int(world, mine.truncated, dist::ReduceOp::kSum);
   const std::int64_t empty = dist::allreduce_int(world, mine.dropped_empty, dist::ReduceOp::kSum);
   for (const auto& where : mine.skipped_at) util::log("skipped: " + where);  // rank 0's share
+  const std::int64_t identical = dist::allreduce_int(world, mine.identical, dist::ReduceOp::kSum);
+  for (const auto& where : mine.identical_at) util::log("warning: " + where + ": chosen and rejected are the same answer (kept; such a pair carries no preference)");
+  if (identical > 0 && world.rank() == 0)
+    util::log("warning: " + std::to_string(identical) + " pairs have chosen == rejected; they add nothing to rm/dpo/orpo/simpo but noise: consider removing them");
   if (columnar) {
-    write_columnar(world, o, mine, tok, tmpl, files, output, records, skipped, truncated);
+    write_columnar(world, o, mine, tok, tmpl, files, output, records, skipped, truncated, identical);
     return;
   }
   const TokenArrays all = gather_to_root(world, mine.samples, o.kind == Kind::Sft);

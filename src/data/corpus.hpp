@@ -25,6 +25,10 @@ struct TokenArrays {
   std::vector<std::uint8_t> loss_mask;     // sft: 1 where the loss is taken
   std::vector<std::uint64_t> offsets{0};   // sample (sft) or document (pt) boundaries
   std::vector<std::uint64_t> blocks;       // pt: block boundaries (from 0), filled by packing
+  // Per-sample values some stages attach to their rows (empty otherwise): KTO's desirable label,
+  // and DPO's reference log-prob when precomputed (--dpo.precompute_ref_log_probs).
+  std::vector<std::uint8_t> desirable;
+  std::vector<double> ref_logps;
 
   std::size_t size() const { return offsets.size() - 1; }
   void append(const std::vector<std::int32_t>& ids, const std::vector<std::uint8_t>& mask = {});

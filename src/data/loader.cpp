@@ -68,6 +68,13 @@ void put_sample(Batch& b, std::size_t row, std::size_t used, std::int64_t segmen
     b.attention_mask[at] = 1;
   }
   b.samples.push_back(s);
+  auto per_row = [&](auto& out, const auto& column, auto empty) {
+    if (column.empty()) return;
+    if (out.size() != b.rows) out.assign(b.rows, empty);
+    out[row] = column[static_cast<std::size_t>(s)];
+  };
+  per_row(b.desirable, corpus.desirable, std::uint8_t{0});
+  per_row(b.ref_logps, corpus.ref_logps, 0.0);
 }
 
 std::size_t sample_length(const TokenArrays& corpus, Kind kind, std::int64_t s, std::size_t seq_len) {

@@ -33,6 +33,9 @@ struct Batch {
   std::vector<std::uint8_t> attention_mask;  // 1 = real token
   std::int64_t label_tokens = 0;             // labels != -100 (for the loss normaliser)
   std::vector<std::int64_t> samples;         // corpus sample indices in the batch, in order
+  // Per row, when the corpus carries them (TokenArrays::desirable, ::ref_logps).
+  std::vector<std::uint8_t> desirable;
+  std::vector<double> ref_logps;
 };
 
 struct LoaderCursor {

@@ -84,7 +84,26 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& w
   c.bos_token_ids = ids(j, "bos_token_id");
   c.eos_token_ids = ids(j, "eos_token_id");
   if (j.contains("pad_token_id") && j["pad_token_id"].is_number_integer()) c.pad_token_id = j["pad_token_id"].get<std::int64_t>();
+  // *ForSequenceClassification (reward models): a score head instead of the LM head.
+  if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty() && j["architectures"][0].is_string()) {
+    const std::string arch = j["architectures"][0];
+    const std::string suffix = "ForSequenceClassification";
+    if (arch.size() > suffix.size() && arch.compare(arch.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      c.num_labels = j.contains("id2label") && j["id2label"].is_object() ? static_cast<std::int64_t>(j["id2label"].size()) : 2;
+      if (j.contains("num_labels") && j["num_labels"].is_number_integer()) c.num_labels = j["num_labels"];
+      if (c.num_labels < 1) util::fail(where + ": id2label", "a sequence classifier needs at least one label", "fix config.json");
+    }
+  }
   return c;
+}
+
+void ModelConfig::make_reward_model() {
+  static const std::pair<const char*, const char*> kArch[] = {{"llama", "Llama"}, {"qwen2", "Qwen2"}, {"qwen3", "Qwen3"}};
+  for (const auto& [type, prefix] : kArch)
+    if (model_type == type) raw["architectures"] = {std::string(prefix) + "ForSequenceClassification"};
+  num_labels = 1;
+  raw["id2label"] = {{"0", "LABEL_0"}};
+  raw["label2id"] = {{"LABEL_0", 0}};
 }
 
 std::int64_t ModelConfig::num_parameters() const {
@@ -95,7 +114,8 @@ std::int64_t ModelConfig::num_parameters() const {
   if (qk_norm) attn += 2 * head_dim;
   std::int64_t mlp = 3 * H * I + (mlp_bias ? 2 * I + H : 0);
   const std::int64_t layer = attn + mlp + 2 * H;
-  return vocab_size * H * (tie_word_embeddings ? 1 : 2) + num_layers * layer + H;
+  const std::int64_t head = num_labels > 0 ? num_labels * H : tie_word_embeddings ? 0 : vocab_size * H;
+  return vocab_size * H + head + num_layers * layer + H;
 }
 
 }  // namespace medgpt::model

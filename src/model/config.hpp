@@ -31,6 +31,9 @@ struct ModelConfig {
   std::string dtype = "float32";  // torch_dtype / dtype
   std::vector<std::int64_t> bos_token_ids, eos_token_ids;
   std::optional<std::int64_t> pad_token_id;
+  // > 0: a sequence classifier (architectures *ForSequenceClassification; reward models have 1):
+  // `score.weight` [num_labels, hidden] on the last hidden state, and no LM head.
+  std::int64_t num_labels = 0;
   nlohmann::json raw;  // the file as read, for export
 
   // `path`: a config.json or a folder holding one. util::Error names the file and key.
@@ -39,7 +42,10 @@ struct ModelConfig {
 
   std::int64_t q_dim() const { return num_heads * head_dim; }
   std::int64_t kv_dim() const { return num_kv_heads * head_dim; }
-  // Parameters of the whole model (embedding, layers, norm, and the LM head unless tied).
+  // Turns a causal LM's config into its reward model's (architectures, one label).
+  void make_reward_model();
+  // Parameters of the whole model (embedding, layers, norm, and the LM head unless tied, or the
+  // score head).
   std::int64_t num_parameters() const;
 };
 

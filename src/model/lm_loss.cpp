@@ -1,5 +1,6 @@
 #include "model/lm_loss.hpp"
 
+#include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 namespace medgpt::model {
@@ -71,7 +72,9 @@ struct FusedLmLoss : public torch::autograd::Function<FusedLmLoss> {
 at::Tensor lm_loss(const at::Tensor& hidden, const at::Tensor& head, const at::Tensor& labels, double normalizer,
                    std::int64_t chunk_rows, dist::Comm* tp, std::int64_t vocab_start) {
   if (tp && tp->size() == 1) tp = nullptr;
-  return FusedLmLoss::apply(hidden, head, labels, normalizer, chunk_rows,
+  // Without grad mode (evaluation, reference models) no gradient is formed in the forward pass.
+  const bool grad = at::GradMode::is_enabled();
+  return FusedLmLoss::apply(grad ? hidden : hidden.detach(), grad ? head : head.detach(), labels, normalizer, chunk_rows,
                             static_cast<std::int64_t>(reinterpret_cast<std::intptr_t>(tp)), vocab_start);
 }
 

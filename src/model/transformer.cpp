@@ -55,7 +55,8 @@ Transformer::Transformer(ModelConfig config, at::ScalarType dtype, at::Device de
     blocks_.push_back(std::move(b));
   }
   final_norm_ = at::ones({c.hidden_size}, opt);
-  if (!c.tie_word_embeddings) lm_head_ = at::zeros({vocab, c.hidden_size}, opt);
+  if (has_lm_head()) lm_head_ = at::zeros({vocab, c.hidden_size}, opt);
+  if (c.num_labels > 0) score_ = at::zeros({c.num_labels, c.hidden_size}, opt);
   inv_freq_ = rope_inv_freq(c);
 }
 
@@ -71,7 +72,7 @@ void validate_weights(const ModelConfig& config, const NamedTensors& weights, co
                  "use the config.json that came with these weights");
     given.erase(it);
   }
-  if (config.tie_word_embeddings) given.erase("lm_head.weight");
+  if (config.tie_word_embeddings || config.num_labels > 0) given.erase("lm_head.weight");
   if (!given.empty())
     util::fail(where + ": " + given.begin()->first, "is not a parameter of a " + config.model_type + " model",
                "check config.json and the weights");
@@ -102,11 +103,19 @@ NamedTensors Transformer::named_parameters() const {
     lin("mlp.down_proj", b.down);
   }
   out.emplace_back("model.norm.weight", final_norm_);
-  if (!tied()) out.emplace_back("lm_head.weight", lm_head_);
+  if (has_lm_head()) out.emplace_back("lm_head.weight", lm_head_);
+  if (score_.defined()) out.emplace_back("score.weight", score_);
   return out;
 }
 
 int Transformer::split_dim(const std::string& name) const { return tp_split_dim(name, config_, tp_size()); }
+
+const at::Tensor& Transformer::lm_head() const {
+  if (config_.num_labels > 0)
+    util::fail("model", "this is a sequence classifier (reward model): it scores sequences and has no LM head",
+               "generate with a causal LM; score with `medgpt score`");
+  return tied() ? embed_ : lm_head_;
+}
 
 std::int64_t Transformer::vocab_start() const { return embed_.size(0) * tp_rank(); }
 
@@ -128,7 +137,7 @@ void Transformer::load(const NamedTensors& weights, const std::string& where) {
     param.copy_(tp_shard(src, dim, tp_rank(), tp_size()));
     given.erase(it);
   }
-  given.erase("lm_head.weight");  // tied models: transformers re-ties and ignores it
+  given.erase("lm_head.weight");  // tied models: transformers re-ties and ignores it; classifiers have none
   for (const auto& [name, t] : given)
     if (name.find("rotary_emb") == std::string::npos)
       util::fail(where + ": " + name, "is not a parameter of a " + config_.model_type + " model", "check config.json and the weights");
@@ -190,7 +199,7 @@ void Transformer::resize_vocab(std::int64_t vocab_size) {
     return out.requires_grad_(w.requires_grad());
   };
   embed_ = resized(embed_);
-  if (!tied()) lm_head_ = resized(lm_head_);
+  if (has_lm_head()) lm_head_ = resized(lm_head_);
   config_.vocab_size = vocab_size;
   config_.raw["vocab_size"] = vocab_size;
 }

@@ -95,11 +95,14 @@ class Transformer {
   // Mean next-token loss over labels [B, T] (-100 ignored; not yet shifted), normalised by
   // `normalizer` (default: this batch's label count). Vocab-parallel under tp.
   at::Tensor loss(const at::Tensor& ids, const at::Tensor& labels, const ForwardInputs& in = {}, double normalizer = 0) const;
-  const at::Tensor& lm_head() const { return tied() ? embed_ : lm_head_; }
+  const at::Tensor& lm_head() const;
+  // A sequence classifier's head [num_labels, H] (config().num_labels > 0).
+  const at::Tensor& score_head() const { return score_; }
   dist::Comm* tp() const { return tp_; }
   // First vocabulary row of this rank's embedding / LM-head shard.
   std::int64_t vocab_start() const;
   bool tied() const { return config_.tie_word_embeddings; }
+  bool has_lm_head() const { return !tied() && config_.num_labels == 0; }
 
   // The decoder layers, for the code that adapts their Linear layers (LoRA, NF4 quantization).
   std::vector<Block>& blocks() { return blocks_; }
@@ -125,7 +128,7 @@ class Transformer {
 
   ModelConfig config_;
   at::ScalarType dtype_;
-  at::Tensor embed_, final_norm_, lm_head_;
+  at::Tensor embed_, final_norm_, lm_head_, score_;
   std::vector<Block> blocks_;
   at::Tensor inv_freq_;
   dist::Comm* tp_ = nullptr;

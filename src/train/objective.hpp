@@ -14,6 +14,14 @@
 
 namespace medgpt::train {
 
+// One value of an objective's metric for one batch; the trainer reports sum(value * weight) /
+// sum(weight) over the batches of a logging window and the data-parallel ranks (weight 1: a mean
+// of batch values; KTO weights its per-class means by the rows of each class).
+struct Metric {
+  std::string name;
+  double value = 0, weight = 1;
+};
+
 class Objective {
  public:
   virtual ~Objective() = default;
@@ -23,10 +31,19 @@ class Objective {
   virtual at::Tensor loss(const data::Batch& b, double normalizer, bool training) = 0;
   // Training or evaluation mode of the model (LoRA dropout on or off).
   virtual void set_training(bool on) = 0;
-  // The objective's own metrics of the batches since the last call, each (name, value) once per
-  // batch, the same names in the same order on every rank ("rewards/chosen", ...). The trainer
-  // averages them over batches and data-parallel ranks.
-  virtual std::vector<std::pair<std::string, double>> take_metrics() { return {}; }
+  // The objective's own metrics of the batches since the last call, each name once per batch, the
+  // same names in the same order on every rank ("rewards/chosen", ...).
+  std::vector<Metric> take_metrics() {
+    std::vector<Metric> out;
+    out.swap(pending_);
+    return out;
+  }
+
+ protected:
+  void record(std::string name, double value, double weight = 1) { pending_.push_back({std::move(name), value, weight}); }
+
+ private:
+  std::vector<Metric> pending_;
 };
 
 }  // namespace medgpt::train

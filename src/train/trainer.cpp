@@ -55,22 +55,24 @@ data::LoaderOptions loader_options(const TrainerOptions& o, const TrainData& d, 
 struct MetricWindow {
   std::vector<std::string> names;
   std::vector<double> sums, counts;
-  void add(const std::vector<std::pair<std::string, double>>& values) {
-    for (const auto& [name, v] : values) {
-      const auto it = std::find(names.begin(), names.end(), name);
+  void add(const std::vector<Metric>& values) {
+    for (const Metric& m : values) {
+      const auto it = std::find(names.begin(), names.end(), m.name);
       const std::size_t i = static_cast<std::size_t>(it - names.begin());
-      if (it == names.end()) names.push_back(name), sums.push_back(0), counts.push_back(0);
-      sums[i] += v;
-      counts[i] += 1;
+      if (it == names.end()) names.push_back(m.name), sums.push_back(0), counts.push_back(0);
+      sums[i] += m.value * m.weight;
+      counts[i] += m.weight;
     }
   }
-  // Means over batches and dp ranks, into `row` as prefix + name.
+  // Weighted means over batches and dp ranks, into `row` as prefix + name.
   void report(dist::Comm& dp, nlohmann::ordered_json& row, const std::string& prefix) {
     if (names.empty()) return;
     at::Tensor t = at::cat({at::tensor(sums, at::kDouble), at::tensor(counts, at::kDouble)});
     dp.allreduce(t, dist::ReduceOp::kSum);
-    for (std::size_t i = 0; i < names.size(); ++i)
-      row[prefix + names[i]] = t[static_cast<std::int64_t>(i)].item<double>() / std::max(1.0, t[static_cast<std::int64_t>(names.size() + i)].item<double>());
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      const double weight = t[static_cast<std::int64_t>(names.size() + i)].item<double>();
+      if (weight > 0) row[prefix + names[i]] = t[static_cast<std::int64_t>(i)].item<double>() / weight;  // none: not logged (TRL)
+    }
     names.clear(), sums.clear(), counts.clear();
   }
 };

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tools/plot-metrics: a small metrics.jsonl (train lines, eval lines, a resumed step) gives
-# loss.png, lr.png and throughput.png, real PNGs, their paths printed; a run folder without
+# loss.png, lr.png and throughput.png, real PNGs, their paths printed (and rewards.png for a
+# preference run); a run folder without
 # metrics.jsonl, one without rows and one with a broken line each give one error line and a
 # non-zero exit.
 set -uo pipefail
@@ -36,6 +37,17 @@ done
 "$tool" "$work/run" > "$work/stdout" 2> "$work/stderr"
 if [[ $(wc -l < "$work/stdout") -eq 3 && -s "$work/run/loss.png" ]]; then ok "OUT_DIR defaults to RUN_DIR"
 else bad "default OUT_DIR: $(cat "$work/stdout" "$work/stderr")"; fi
+
+# A preference run (rewards/* metrics) also gets rewards.png.
+mkdir -p "$work/dpo"
+for s in $(seq 1 10); do
+  jq -nc --argjson s "$s" '{step: $s, loss: 0.69, lr: 0.0001, tokens_per_s: 900, mfu: 0.2, "rewards/chosen": ($s / 100),
+    "rewards/rejected": (-$s / 100), "rewards/margins": ($s / 50)} + (if $s == 10 then {"eval_rewards/margins": 0.15} else {} end)'
+done > "$work/dpo/metrics.jsonl"
+"$tool" "$work/dpo" > "$work/stdout" 2> "$work/stderr"
+magic=$(head -c 8 "$work/dpo/rewards.png" 2> /dev/null | od -An -tx1 | tr -d ' \n')
+if [[ $magic == 89504e470d0a1a0a ]] && grep -qx "$work/dpo/rewards.png" "$work/stdout"; then ok "a preference run gets rewards.png"
+else bad "rewards.png: magic '$magic', stdout $(cat "$work/stdout")"; fi
 
 # expect_error NAME PATTERN ARGS...: non-zero exit, one stderr line "plot-metrics: error: ...PATTERN", no PNG
 expect_error() {

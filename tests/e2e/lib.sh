@@ -11,7 +11,7 @@
 #   MEDGPT_BIN or MEDGPT   the medgpt binary (absolute path); MEDGPT_BIN wins, so a stand-in such as
 #                          tests/e2e/mock-medgpt.sh can replace the MEDGPT that ctest sets
 #   MEDGPT_SOURCE_DIR      the repository (default: two folders up from this file)
-#   MEDGPT_E2E_CONFIG_DIR  pt.ini and sft.ini to train with (default: tiny ones, see e2e_configs)
+#   MEDGPT_E2E_CONFIG_DIR  pt.ini, sft.ini and dpo.ini to train with (default: tiny ones, see e2e_configs)
 #   MEDGPT_E2E_STEPS       --train.max_steps of each run (default 20 for the preemption test, 6 otherwise)
 #   MEDGPT_E2E_ARGS        more overrides for every run (e.g. "--train.micro_batch_size 1")
 #   MEDGPT_E2E_TIMEOUT     seconds before the test gives up (default 300)
@@ -140,6 +140,16 @@ max_length = 128
 [train]
 micro_batch_size = 4
 global_batch_size = 8
+learning_rate = 1e-3
+peak_flops = 1e11
+INI
+  cat >"$e2e_work/configs/dpo.ini" <<INI
+[data]
+train = $repo/inputs/data/reward/medical_pref.jsonl
+max_length = 128
+[train]
+micro_batch_size = 2
+global_batch_size = 4
 learning_rate = 1e-3
 peak_flops = 1e11
 INI

@@ -2,7 +2,7 @@
 # A stand-in for `medgpt train` that keeps its contract with slurm/ and the e2e tests, so the Slurm
 # side can be built and tested before (and independently of) the real trainer:
 #
-#   mock-medgpt.sh train --stage pt|sft --config FILE.ini --output-dir OUT
+sft --config|sft --config FILE.ini --output-dir OUT
 #                  [--section.key value | --section.key=value ...] [--resume auto|never|PATH]
 #
 # - Reads `max_steps` and `save_steps` from the [train] section of FILE.ini; --train.max_steps and
@@ -34,7 +34,7 @@ while (($#)); do
   esac
 done
 stage=${opt[stage]:-}; config=${opt[config]:-}; out=${opt[output-dir]:-}
-[[ $stage == pt || $stage == sft ]] || die "--stage: '$stage' is not pt or sft"
+[[ $stage =~ ^(pt|sft|rm|dpo|orpo|simpo|kto)$ ]] || die "--stage: '$stage' is not a stage"
 [[ -n $config ]] || die "--config is required"
 [[ -f $config ]] || die "$config: config file not found; pass an existing --config FILE.ini"
 [[ -n $out ]] || die "--output-dir is required"

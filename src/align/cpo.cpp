@@ -1,0 +1,56 @@
+#include "align/cpo.hpp"
+
+#include "model/lora.hpp"
+#include "util/error.hpp"
+
+namespace medgpt::align {
+
+void check_cpo_options(const CpoOptions& o, const std::string& where) {
+  if (o.loss_type != "sigmoid" && o.loss_type != "hinge" && o.loss_type != "ipo" && o.loss_type != "simpo")
+    util::fail(where + ".loss_type", "unknown \"" + o.loss_type + "\"", "use simpo, sigmoid, hinge or ipo");
+  if (!(o.beta > 0)) util::fail(where + ".beta", "must be positive", "e.g. 2.0 for SimPO, 0.1 for CPO");
+  if (o.cpo_alpha < 0) util::fail(where + ".cpo_alpha", "must not be negative", "0 for pure SimPO, 1 for CPO");
+  if (o.label_smoothing < 0 || o.label_smoothing >= 0.5) util::fail(where + ".label_smoothing", "must be in [0, 0.5)", "e.g. 0.1");
+}
+
+std::pair<at::Tensor, at::Tensor> cpo_logps(const PairLogps& pi, const CpoOptions& o) {
+  if (o.loss_type == "ipo" || o.loss_type == "simpo") return {pi.chosen_mean(), pi.rejected_mean()};
+  return {pi.chosen, pi.rejected};
+}
+
+at::Tensor cpo_losses(const at::Tensor& c, const at::Tensor& r, const CpoOptions& o) {
+  const double beta = o.beta, ls = o.label_smoothing;
+  at::Tensor z = c - r;
+  if (o.loss_type == "hinge") return at::relu(1.0 - beta * z);
+  if (o.loss_type == "ipo") return (z - 1.0 / (2.0 * beta)).pow(2);
+  if (o.loss_type == "simpo") z = z - o.simpo_gamma / beta;
+  return -(1.0 - ls) * at::log_sigmoid(beta * z) - ls * at::log_sigmoid(-beta * z);
+}
+
+CpoObjective::CpoObjective(model::Transformer& model, CpoOptions o) : model_(model), o_(std::move(o)) {
+  model::set_lora_training(model_, false);  // disable_dropout
+}
+
+at::Tensor CpoObjective::loss(const data::Batch& b, double normalizer, bool) {
+  const PairLogps pi = pair_logps(row_logps(model_, b));
+  const std::int64_t n = pi.chosen.size(0);
+  const auto [c, r] = cpo_logps(pi, o_);
+  // The chosen completions' token-mean NLL over the micro-batch, counted once per pair.
+  const at::Tensor nll = -pi.chosen.sum() / pi.chosen_tokens.sum().clamp_min(1.0);
+  {
+    at::NoGradGuard no_grad;
+    const at::Tensor cd = c.detach().to(at::kDouble), rd = r.detach().to(at::kDouble);
+    record("rewards/chosen", (o_.beta * cd).mean().item<double>());
+    record("rewards/rejected", (o_.beta * rd).mean().item<double>());
+    record("rewards/accuracies", (cd > rd).to(at::kDouble).mean().item<double>());
+    record("rewards/margins", (o_.beta * (cd - rd)).mean().item<double>());
+    record("logps/chosen", cd.mean().item<double>());
+    record("logps/rejected", rd.mean().item<double>());
+    record("nll_loss", nll.item<double>());
+  }
+  at::Tensor total = cpo_losses(c, r, o_).sum();
+  if (o_.cpo_alpha != 0) total = total + o_.cpo_alpha * static_cast<double>(n) * nll;
+  return total / normalizer;
+}
+
+}  // namespace medgpt::align

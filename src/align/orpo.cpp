@@ -1,0 +1,49 @@
+#include "align/orpo.hpp"
+
+#include <cmath>
+
+#include "align/sequence_logps.hpp"
+#include "model/lora.hpp"
+#include "util/error.hpp"
+
+namespace medgpt::align {
+
+at::Tensor log1mexp(const at::Tensor& x) {
+  // Each branch sees only inputs on its side, so neither produces inf/nan gradients for at::where.
+  const double ln2 = std::log(2.0);
+  const at::Tensor small = x.clamp_max(-ln2), large = x.clamp(-ln2, -1e-30);
+  return at::where(x < -ln2, at::log1p(-at::exp(small)), at::log(-at::expm1(large)));
+}
+
+at::Tensor orpo_log_odds(const at::Tensor& c, const at::Tensor& r) { return (c - r) - (log1mexp(c) - log1mexp(r)); }
+
+OrpoObjective::OrpoObjective(model::Transformer& model, OrpoOptions o) : model_(model), o_(o) {
+  if (!(o_.beta > 0)) util::fail("--orpo.beta", "must be positive", "e.g. 0.1");
+  model::set_lora_training(model_, false);  // disable_dropout
+}
+
+at::Tensor OrpoObjective::loss(const data::Batch& b, double normalizer, bool) {
+  const RowLogps rows = row_logps(model_, b, /*all_tokens=*/true);
+  const PairLogps pi = pair_logps(rows);
+  const std::int64_t n = pi.chosen.size(0);
+  // The chosen rows' token-mean NLL over the micro-batch, counted once per pair.
+  const at::Tensor nll = -rows.all_sum.narrow(0, 0, n).sum() / rows.all_count.narrow(0, 0, n).sum().clamp_min(1.0);
+  const at::Tensor a_c = pi.chosen_mean(), a_r = pi.rejected_mean();
+  const at::Tensor log_odds = orpo_log_odds(a_c, a_r), ratio = at::log_sigmoid(log_odds);
+  {
+    at::NoGradGuard no_grad;
+    const at::Tensor c = a_c.detach().to(at::kDouble), r = a_r.detach().to(at::kDouble);
+    record("rewards/chosen", (o_.beta * c).mean().item<double>());
+    record("rewards/rejected", (o_.beta * r).mean().item<double>());
+    record("rewards/accuracies", (c > r).to(at::kDouble).mean().item<double>());
+    record("rewards/margins", (o_.beta * (c - r)).mean().item<double>());
+    record("logps/chosen", c.mean().item<double>());
+    record("logps/rejected", r.mean().item<double>());
+    record("nll_loss", nll.item<double>());
+    record("log_odds_ratio", ratio.detach().mean().item<double>());
+    record("log_odds_chosen", log_odds.detach().mean().item<double>());
+  }
+  return (static_cast<double>(n) * nll - o_.beta * ratio.sum()) / normalizer;
+}
+
+}  // namespace medgpt::align

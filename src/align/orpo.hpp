@@ -1,0 +1,36 @@
+// ORPO (TRL's ORPOTrainer, specs/algorithms.md §6): no reference model; the chosen rows' NLL
+// (every real token, prompt included) plus beta times the odds-ratio term on the per-token
+// average completion log-probs a_c, a_r:
+//   log_odds = (a_c - a_r) - (log(1 - e^a_c) - log(1 - e^a_r))
+//   loss     = nll - beta * mean(log sigmoid(log_odds))
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include "model/transformer.hpp"
+#include "train/objective.hpp"
+
+namespace medgpt::align {
+
+struct OrpoOptions {
+  double beta = 0.1;  // the paper's lambda
+};
+
+// log(1 - e^x) for x < 0, stable on both sides of -ln 2.
+at::Tensor log1mexp(const at::Tensor& x);
+// log_odds [B] of the chosen over the rejected answer.
+at::Tensor orpo_log_odds(const at::Tensor& chosen_mean_logp, const at::Tensor& rejected_mean_logp);
+
+class OrpoObjective : public train::Objective {
+ public:
+  OrpoObjective(model::Transformer& model, OrpoOptions o);
+  double items(const data::Batch& b) const override { return static_cast<double>(b.rows / 2); }
+  at::Tensor loss(const data::Batch& b, double normalizer, bool training) override;
+  void set_training(bool) override {}
+
+ private:
+  model::Transformer& model_;
+  OrpoOptions o_;
+};
+
+}  // namespace medgpt::align

@@ -1,0 +1,69 @@
+#include "align/reward.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "align/lm.hpp"
+#include "align/sequence_logps.hpp"
+#include "model/lora.hpp"
+
+namespace medgpt::align {
+
+at::Tensor sequence_rewards(const model::Transformer& m, const data::Batch& padded) {
+  const data::Batch b = trim_padding(padded);
+  const at::Tensor h = m.hidden(batch_tensor(b.ids, b), padded_inputs(b));  // [R, T, H]
+  std::vector<std::int64_t> last(b.rows, 0);
+  for (std::size_t r = 0; r < b.rows; ++r)
+    for (std::size_t t = 0; t < b.seq_len; ++t)
+      if (b.attention_mask[r * b.seq_len + t]) last[r] = static_cast<std::int64_t>(t);
+  const at::Tensor rows = at::arange(static_cast<std::int64_t>(b.rows), at::kLong);
+  const at::Tensor at_last = h.index({rows, at::tensor(last, at::kLong)});  // [R, H]
+  return at::linear(at_last, m.score_head()).to(at::kFloat).select(-1, 0);
+}
+
+at::Tensor reward_losses(const at::Tensor& chosen, const at::Tensor& rejected, const RewardOptions& o) {
+  at::Tensor l = -at::log_sigmoid(chosen - rejected);
+  if (o.center_rewards_coefficient) l = l + *o.center_rewards_coefficient * (chosen + rejected).pow(2);
+  return l;
+}
+
+RewardMetrics reward_metrics(const at::Tensor& chosen, const at::Tensor& rejected) {
+  at::NoGradGuard no_grad;
+  const at::Tensor c = chosen.detach().to(at::kDouble), r = rejected.detach().to(at::kDouble), all = at::cat({c, r});
+  RewardMetrics m;
+  m.accuracy = (c > r).to(at::kDouble).mean().item<double>();
+  m.margin = (c - r).mean().item<double>();
+  m.mean_reward = all.mean().item<double>();
+  m.min_reward = all.min().item<double>();
+  m.max_reward = all.max().item<double>();
+  m.chosen = c.mean().item<double>();
+  m.rejected = r.mean().item<double>();
+  return m;
+}
+
+at::Tensor new_score_weight(const model::ModelConfig& config, std::uint64_t seed) {
+  // A generator of its own: the head does not depend on what else drew from the default one.
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed ^ 0x5c0e5c0e5c0eULL);
+  return at::empty({1, config.hidden_size}, at::kFloat).normal_(0.0, config.initializer_range, gen);
+}
+
+RewardObjective::RewardObjective(model::Transformer& model, RewardOptions o) : model_(model), o_(o) {
+  model::set_lora_training(model_, false);  // disable_dropout
+}
+
+at::Tensor RewardObjective::loss(const data::Batch& b, double normalizer, bool) {
+  const at::Tensor r = sequence_rewards(model_, b);
+  const std::int64_t n = r.size(0) / 2;
+  const at::Tensor chosen = r.narrow(0, 0, n), rejected = r.narrow(0, n, n);
+  const RewardMetrics m = reward_metrics(chosen, rejected);
+  record("accuracy", m.accuracy);
+  record("margin", m.margin);
+  record("mean_reward", m.mean_reward);
+  // min/max over the logging window would need a min/max reduction; these are batch means of them.
+  record("min_reward", m.min_reward);
+  record("max_reward", m.max_reward);
+  record("rewards/chosen", m.chosen);
+  record("rewards/rejected", m.rejected);
+  return reward_losses(chosen, rejected, o_).sum() / normalizer;
+}
+
+}  // namespace medgpt::align

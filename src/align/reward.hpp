@@ -1,0 +1,48 @@
+// Reward modelling (TRL's RewardTrainer, specs/algorithms.md §4): a scalar head `score.weight`
+// [1, hidden] on the last hidden state (transformers' *ForSequenceClassification), the reward of a
+// sequence read at its last real token, and the Bradley-Terry loss on pairs
+//   loss = -log sigmoid(r_c - r_r) + center_rewards_coefficient * (r_c + r_r)^2
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <optional>
+
+#include "model/transformer.hpp"
+#include "train/objective.hpp"
+
+namespace medgpt::align {
+
+struct RewardOptions {
+  std::optional<double> center_rewards_coefficient;  // TRL's default None
+};
+
+// The reward [rows] float32 of each row of a batch: score(hidden state at the row's last real token).
+at::Tensor sequence_rewards(const model::Transformer& m, const data::Batch& b);
+
+// Per-pair losses [B] from the rewards of the chosen and the rejected rows.
+at::Tensor reward_losses(const at::Tensor& chosen, const at::Tensor& rejected, const RewardOptions& o);
+
+// TRL's logged values for a batch: accuracy (strict r_c > r_r), margin, and the mean, min and max
+// reward over all 2B rows; rewards/chosen and rewards/rejected are the mean rewards of each half.
+struct RewardMetrics {
+  double accuracy = 0, margin = 0, mean_reward = 0, min_reward = 0, max_reward = 0, chosen = 0, rejected = 0;
+};
+RewardMetrics reward_metrics(const at::Tensor& chosen, const at::Tensor& rejected);
+
+// The new head of a reward model made from a causal LM: normal(0, initializer_range), seeded.
+at::Tensor new_score_weight(const model::ModelConfig& config, std::uint64_t seed);
+
+class RewardObjective : public train::Objective {
+ public:
+  RewardObjective(model::Transformer& model, RewardOptions o);
+  double items(const data::Batch& b) const override { return static_cast<double>(b.rows / 2); }
+  at::Tensor loss(const data::Batch& b, double normalizer, bool training) override;
+  void set_training(bool) override {}
+
+ private:
+  model::Transformer& model_;
+  RewardOptions o_;
+};
+
+}  // namespace medgpt::align
