@@ -16,6 +16,7 @@ class LmObjective : public train::Objective {
   double items(const data::Batch& b) const override { return static_cast<double>(b.label_tokens); }
   at::Tensor loss(const data::Batch& b, double normalizer, bool training) override;
   void set_training(bool on) override;
+  bool perplexity() const override { return true; }
 
  private:
   model::Transformer& model_;

@@ -363,7 +363,7 @@ void register_train_command(std::vector<Command>& out) {
                        ("data.max_length", po::value<std::size_t>()->default_value(1024), "sft: tokens per row (sequence length)")
                        ("data.block_size", po::value<std::size_t>()->default_value(1024), "pt: tokens per block, for raw input")
                        ("data.validation_split", po::value<std::string>()->default_value("0"), "raw input: held-out samples, a fraction or a count")
-                       ("data.max_prompt_length", po::value<std::size_t>()->default_value(0), "dpo raw input: prompt tokens kept (the end); 0 = no limit")
+                       ("data.max_prompt_length", po::value<std::size_t>()->default_value(0), "pref/kto raw input: prompt tokens kept (the end); 0 = no limit")
                        ("data.train_on_inputs", po::value<bool>()->default_value(false)->implicit_value(true), "sft raw input: loss on prompts too")
                        ("data.packing", po::value<bool>()->default_value(true)->implicit_value(true), "sft: several samples per row (attention kept apart)")
                        ("data.skip_bad_records", po::value<bool>()->default_value(false)->implicit_value(true), "raw input: skip bad records")

@@ -29,6 +29,8 @@ class Objective {
   virtual double items(const data::Batch& b) const = 0;
   // sum of the batch's item losses / normalizer. `training` enables training-only noise (NEFTune).
   virtual at::Tensor loss(const data::Batch& b, double normalizer, bool training) = 0;
+  // Whether exp(loss) means something (a token-level LM loss): then eval_ppl is logged.
+  virtual bool perplexity() const { return false; }
   // Training or evaluation mode of the model (LoRA dropout on or off).
   virtual void set_training(bool on) = 0;
   // The objective's own metrics of the batches since the last call, each name once per batch, the

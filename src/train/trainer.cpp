@@ -174,9 +174,13 @@ TrainResult Trainer::run(const std::string& resume_dir) {
   util::log(buf);
 
   if (opt_.eval_on_start && state_.step == 0 && data_.valid) {
-    const auto [loss, ppl] = evaluate();
-    metrics.write({{"step", 0}, {"eval_loss", loss}, {"eval_ppl", ppl}});
-    util::log("step 0: eval_loss " + std::to_string(loss) + ", eval_ppl " + std::to_string(ppl));
+    nlohmann::ordered_json extra = nlohmann::ordered_json::object();
+    const auto [loss, ppl] = evaluate(&extra);
+    nlohmann::ordered_json row = {{"step", 0}, {"eval_loss", loss}};
+    if (objective_.perplexity()) row["eval_ppl"] = ppl;
+    row.update(extra);
+    metrics.write(row);
+    util::log("step 0: eval_loss " + std::to_string(loss) + (objective_.perplexity() ? ", eval_ppl " + std::to_string(ppl) : std::string()));
   }
 
   // Per logging window: the loss of each step, tokens, and where the time went.
@@ -292,7 +296,7 @@ TrainResult Trainer::run(const std::string& resume_dir) {
       objective_metrics.report(grid_.dp(), row, "");
       if (ev) {
         row["eval_loss"] = ev->first;
-        row["eval_ppl"] = ev->second;
+        if (objective_.perplexity()) row["eval_ppl"] = ev->second;
         row.update(eval_extra);
       }
       if (!finite) row["skipped"] = state_.skipped_steps;

@@ -72,14 +72,16 @@ check "kto: one row per micro-batch refused with the reason" '[[ $? -ne 0 ]] && 
 
 # ---- DPO with precomputed reference log-probs ----
 dpo=(train --stage dpo "${common[@]}" --data.train "$work/pref.h5" --train.micro_batch_size 2 --train.global_batch_size 4
-     --train.max_steps 4 --train.learning_rate 1e-3 --train.eval_steps 4)
+     --train.max_steps 4 --train.learning_rate 1e-3 --train.eval_steps 4 --train.eval_on_start)
 "$MEDGPT" "${dpo[@]}" --output-dir "$work/fly" 2>/dev/null
+start='select(.step == 0) | .["eval_rewards/margins"] == 0 and .["eval_rewards/accuracies"] == 0 and (has("eval_ppl") | not)'
+check "dpo: eval_on_start logs the reward metrics (policy == reference: margins 0), no perplexity" '[[ $(jq "$start" "$work/fly/metrics.jsonl") == true ]]'
 "$MEDGPT" "${dpo[@]}" --dpo.precompute_ref_log_probs --output-dir "$work/pre" 2> "$work/pre.log"
 # Batched differently (so padded to other lengths), the reference log-probs agree to float rounding.
-d=$(jq -n --slurpfile a "$work/fly/metrics.jsonl" --slurpfile b "$work/pre/metrics.jsonl" '[range($a|length) as $i | ($a[$i].loss - $b[$i].loss), ($a[$i]["rewards/margins"] - $b[$i]["rewards/margins"]), ($a[$i].eval_loss // 0) - ($b[$i].eval_loss // 0) | fabs] | max')
+d=$(jq -n --slurpfile a "$work/fly/metrics.jsonl" --slurpfile b "$work/pre/metrics.jsonl" '[range($a|length) as $i | ($a[$i].loss // 0) - ($b[$i].loss // 0), ($a[$i]["rewards/margins"] // 0) - ($b[$i]["rewards/margins"] // 0), ($a[$i].eval_loss // 0) - ($b[$i].eval_loss // 0) | fabs] | max')
 check "dpo: precomputed reference log-probs give the on-the-fly curve within 1e-5 (max diff $d)" '[[ -n "$d" && $(jq -n "$d < 1e-5") == true ]]'
 mpi 2 "$MEDGPT" "${dpo[@]}" --parallel.tp 2 --output-dir "$work/tp2" 2>/dev/null
-d=$(jq -n --slurpfile a "$work/fly/metrics.jsonl" --slurpfile b "$work/tp2/metrics.jsonl" '[range($a|length) as $i | ($a[$i].loss - $b[$i].loss), ($a[$i]["rewards/margins"] - $b[$i]["rewards/margins"]) | fabs] | max')
+d=$(jq -n --slurpfile a "$work/fly/metrics.jsonl" --slurpfile b "$work/tp2/metrics.jsonl" '[range($a|length) as $i | ($a[$i].loss // 0) - ($b[$i].loss // 0), ($a[$i]["rewards/margins"] // 0) - ($b[$i]["rewards/margins"] // 0), ($a[$i].eval_loss // 0) - ($b[$i].eval_loss // 0) | fabs] | max')
 check "dpo: tp=2 (vocab-parallel sequence log-probs) == tp=1 within 1e-5 (max diff $d)" '[[ -n "$d" && $(jq -n "$d < 1e-5") == true ]]'
 check "dpo: the reference log-probs are cached beside the prepared data" 'ls "$work"/pre/data/ref-logps-*.h5 >/dev/null && grep -q "computed, cached" "$work/pre.log"'
 

@@ -12,6 +12,7 @@
 #include "align/orpo.hpp"
 #include "align/reward.hpp"
 #include "data/loader.hpp"
+#include "model/lora.hpp"
 #include "model/safetensors.hpp"
 #include "util/error.hpp"
 
@@ -185,4 +186,29 @@ TEST(RewardModel, ScoreReadAtTheLastRealToken) {
   const model::ModelConfig again = model::ModelConfig::from_json(config.raw, "config.json");
   EXPECT_EQ(again.num_labels, 1);
   EXPECT_EQ(again.num_parameters(), config.num_parameters());
+}
+
+TEST(Reference, LoraDisabledBaseEqualsAFrozenCopy) {
+  // A LoRA policy whose adapters have moved away from zero: its reference pass (adapters disabled)
+  // must give the frozen base's log-probs, and its own pass must differ.
+  const std::string tiny = std::string(MEDGPT_FIXTURES_DIR) + "/hf-tiny/tiny_qwen3/model";
+  model::Transformer base = model::Transformer::from_pretrained(tiny, at::kFloat);
+  model::Transformer policy = model::Transformer::from_pretrained(tiny, at::kFloat);
+  model::apply_lora(policy, model::LoraConfig{}, 3);
+  {
+    at::NoGradGuard no_grad;
+    for (auto& [name, t] : model::lora_parameters(policy)) t.normal_(0.0, 0.05);
+  }
+  data::TokenArrays rows;
+  rows.append({5, 9, 14, 3, 7}, {0, 0, 1, 1, 1});
+  rows.append({8, 2, 6}, {0, 1, 1});
+  const data::Batch b = data::batch_of(rows, data::Kind::Sft, {0, 1}, 6, 0);
+  const at::Tensor ref = align::reference_row_logps(policy, nullptr, b).sum, frozen = align::row_logps(base, b).sum;
+  EXPECT_TRUE(at::equal(ref, frozen)) << ref << frozen;
+  EXPECT_GT((align::row_logps(policy, b).sum - frozen).abs().max().item<double>(), 1e-3);  // adapters back on
+  // By hand: the label tokens' log-probs of row 0 (labels at positions 2..4, predicted from 1..3).
+  const at::Tensor logp = at::log_softmax(base.logits(at::tensor({5, 9, 14, 3, 7}, at::kLong).unsqueeze(0))[0].to(at::kDouble), -1);
+  const double want = logp[1][14].item<double>() + logp[2][3].item<double>() + logp[3][7].item<double>();
+  EXPECT_NEAR(frozen[0].item<double>(), want, 1e-5);
+  EXPECT_EQ(align::row_logps(base, b).count[0].item<float>(), 3.0f);
 }
