@@ -16,6 +16,7 @@
 #include "data/readers/readers.hpp"
 #include "data/tokenizer/tokenizer.hpp"
 #include "model/checkpoint.hpp"
+#include "model/lora.hpp"
 #include "model/transformer.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
@@ -29,10 +30,14 @@ namespace {
 int run_score(const po::variables_map& vm) {
   const std::string dir = required(vm, "model");
   if (!util::is_directory(dir)) util::fail("--model", dir + ": no such folder", "pass a reward model folder (medgpt train --stage rm's final/)");
-  const model::ModelConfig config = model::ModelConfig::load(dir);
+  model::ModelConfig config = model::ModelConfig::load(dir);
+  // A LoRA reward model: the causal-LM base becomes a classifier whose head the adapter carries.
+  const std::string adapter = vm.count("adapter") ? vm["adapter"].as<std::string>() : "";
+  const bool adapter_head = !adapter.empty() && config.num_labels == 0 && model::is_reward_adapter(adapter);
+  if (adapter_head) config.make_reward_model();
   if (config.num_labels != 1)
     util::fail(dir + "/config.json", "is not a reward model (architectures *ForSequenceClassification with one label)",
-               "train one with medgpt train --stage rm, or pass its final/");
+               "train one with medgpt train --stage rm, and pass its final/ (or, for LoRA, the base with --adapter final/)");
   if (!vm.count("input")) util::fail("--input", "missing", "pass preference files (JSONL) or folders");
   const std::vector<std::string> files = data::expand_record_inputs(vm["input"].as<std::vector<std::string>>(), data::Kind::Pref);
   const data::Tokenizer tok = data::Tokenizer::load(vm.count("tokenizer") ? vm["tokenizer"].as<std::string>() : dir);
@@ -63,7 +68,10 @@ int run_score(const po::variables_map& vm) {
                  "pass the reward model's own tokenizer (--tokenizer)");
 
   model::Transformer m(config, at::kFloat);
-  m.load(model::read_model_weights(dir), dir);
+  model::NamedTensors weights = model::read_model_weights(dir);
+  if (adapter_head) weights.emplace_back("score.weight", at::zeros({1, config.hidden_size}));  // from the adapter below
+  m.load(weights, dir);
+  if (!adapter.empty()) model::load_lora(m, adapter, at::kFloat);
   const at::ScalarType dtype = model::parse_dtype(vm["dtype"].as<std::string>());
   if (dtype != at::kFloat) m.set_compute_dtype(dtype);
   at::NoGradGuard no_grad;
@@ -99,7 +107,8 @@ void register_score_command(std::vector<Command>& out) {
   out.push_back({"score", "a reward model's rewards for preference pairs (JSONL out: chosen, rejected, margin)",
                  [](po::options_description& d) {
                    d.add_options()
-                       ("model", po::value<std::string>(), "reward model folder (medgpt train --stage rm's final/) (required)")
+                       ("model", po::value<std::string>(), "reward model folder (medgpt train --stage rm's final/), or the base of --adapter (required)")
+                       ("adapter", po::value<std::string>(), "a LoRA reward model's adapter (PEFT SEQ_CLS, with its score head) on --model")
                        ("input", po::value<std::vector<std::string>>()->multitoken(), "preference files or folders: MedicalGPT's or TRL's format (required)")
                        ("output", po::value<std::string>(), "JSONL output (default: stdout)")
                        ("tokenizer", po::value<std::string>(), "tokenizer folder (default: --model)")

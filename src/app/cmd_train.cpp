@@ -86,10 +86,13 @@ std::string resolve_corpus(dist::Comm& world, const std::vector<std::string>& in
 }
 
 // The reference log-prob cache of --dpo.precompute_ref_log_probs, keyed by what determines the
-// values: the corpora, the starting model's files, the precision, the row length and LoRA.
+// values: the corpora, the starting model (its files, or a config and the init seed), the
+// precision, the row length and LoRA.
 std::string reference_cache_path(const std::string& out, const std::string& train, const std::string& valid, const std::string& model_path,
-                                 const std::string& precision, std::size_t seq_len, bool lora) {
-  std::string key = precision + "|" + std::to_string(seq_len) + "|" + std::to_string(lora) + "|" + fs::absolute(model_path).string();
+                                 const std::string& model_config, std::uint64_t seed, const std::string& precision, std::size_t seq_len, bool lora) {
+  std::string key = precision + "|" + std::to_string(seq_len) + "|" + std::to_string(lora) + "|";
+  key += model_path.empty() ? fs::absolute(model_config).string() + "|" + util::sha256_file(model_config) + "|seed " + std::to_string(seed)
+                            : fs::absolute(model_path).string();
   for (const std::string& path : {train, valid})
     if (!path.empty()) key += "|" + fs::absolute(path).string() + ":" + std::to_string(fs::file_size(path)) + ":" +
                               std::to_string(fs::last_write_time(path).time_since_epoch().count());
@@ -129,9 +132,6 @@ int run_train(const po::variables_map& vm) {
   if (!model_path.empty() && !util::is_directory(model_path))
     util::fail("--model.path", model_path + ": no such folder", "pass a Hugging Face model folder, a medgpt checkpoint or the previous stage's final/");
   if (lora && !model_config.empty()) util::fail("--lora.enabled", "LoRA needs a pretrained base", "pass --model.path, or train fully");
-  if (lora && stage == "rm")
-    util::fail("--lora.enabled", "LoRA reward models (PEFT's SEQ_CLS adapters with a trainable score head) are not supported yet",
-               "train the reward model fully (drop --lora.enabled / --qlora.enabled)");
   const std::string tokenizer_path = vm.count("model.tokenizer") ? vm["model.tokenizer"].as<std::string>() : model_path;
   if (tokenizer_path.empty()) util::fail("--model.tokenizer", "missing for a model built from --model.config", "pass the tokenizer folder (e.g. inputs/tokenizer)");
   if (!vm.count("data.train")) util::fail("--data.train", "missing", "pass a prepared .h5 corpus or raw files/folders");
@@ -285,7 +285,7 @@ int run_train(const po::variables_map& vm) {
   // adapters; none when DPO's reference log-probs are precomputed.
   std::unique_ptr<model::Transformer> reference;
   if (st.precompute_ref) {
-    const std::string cache = reference_cache_path(out, train_path, valid_path, model_path, precision, td.seq_len, lora);
+    const std::string cache = reference_cache_path(out, train_path, valid_path, model_path, model_config, seed, precision, td.seq_len, lora);
     const std::size_t rows = static_cast<std::size_t>(to.micro_batch_size) * st.group;
     align::attach_reference_logps(cache, "", train_set, m, nullptr, td.seq_len, td.pad_id, rows, grid.dp());
     if (td.valid) align::attach_reference_logps(cache, "valid", valid_set, m, nullptr, td.seq_len, td.pad_id, rows, grid.dp());

@@ -22,6 +22,8 @@ namespace medgpt::model {
 namespace {
 
 const char* const kPrefix = "base_model.model.";  // PeftModel -> LoraModel -> the *ForCausalLM
+// A reward model's head, fully trained beside the adapters (PEFT's SEQ_CLS modules_to_save).
+const char* const kScoreKey = "base_model.model.score.weight";
 
 // One adaptable Linear: its Hugging Face module path and short name.
 template <typename L>
@@ -202,6 +204,7 @@ void apply_lora(Transformer& m, const LoraConfig& c, std::uint64_t seed) {
   refuse_nf4_under_tp(m, "--lora");
   m.set_requires_grad(false);
   remove_lora(m);
+  if (m.score_head().defined()) m.score_head().requires_grad_(true);
   at::NoGradGuard no_grad;
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   for (auto& mod : modules(m)) {
@@ -235,10 +238,12 @@ NamedTensors lora_parameters(const Transformer& m) {
     out.emplace_back(kPrefix + mod.path + ".lora_A.weight", mod.linear->lora->A);
     out.emplace_back(kPrefix + mod.path + ".lora_B.weight", mod.linear->lora->B);
   }
+  if (!out.empty() && m.score_head().defined()) out.emplace_back(kScoreKey, m.score_head());
   return out;
 }
 
 int lora_split_dim(const Transformer& m, const std::string& name) {
+  if (name == kScoreKey) return -1;  // replicated, as the model's own head
   std::string path;
   bool is_a = false;
   if (!parse_key(name, &path, &is_a)) util::fail(name, "is not a LoRA parameter name", "pass a name from lora_parameters()");
@@ -270,7 +275,7 @@ nlohmann::json adapter_config_json(const LoraConfig& c) {
   j["fan_in_fan_out"] = false;
   j["use_rslora"] = c.rslora;
   j["use_dora"] = false;
-  j["modules_to_save"] = nullptr;
+  j["modules_to_save"] = c.task_type == "SEQ_CLS" ? nlohmann::json{"score"} : nlohmann::json(nullptr);
   j["init_lora_weights"] = true;
   j["inference_mode"] = true;
   j["layers_to_transform"] = nullptr;
@@ -304,14 +309,18 @@ LoraConfig read_adapter_config(const std::string& dir) {
   if (flag("lora_bias")) util::fail(where("lora_bias"), "LoRA biases are not supported", "train without lora_bias");
   const std::string bias = is("bias", [](const auto& v) { return v.is_string(); }) ? j["bias"].get<std::string>() : "none";
   if (bias != "none") util::fail(where("bias"), "\"" + bias + "\" is not supported", "medgpt adapters train no biases (bias \"none\")");
+  if (is("task_type", [](const auto& v) { return v.is_string(); })) c.task_type = j["task_type"];
+  // A reward model's adapter carries its score head (transformers' *ForSequenceClassification).
   if (is("modules_to_save", [](const auto& v) { return !v.empty(); }))
-    util::fail(where("modules_to_save"), j["modules_to_save"].dump() + " is not supported", "the adapter must hold LoRA weights only");
+    for (const auto& name : j["modules_to_save"])
+      if (c.task_type != "SEQ_CLS" || !name.is_string() || (name != "score" && name != "classifier"))
+        util::fail(where("modules_to_save"), j["modules_to_save"].dump() + " is not supported",
+                   "medgpt adapters hold LoRA weights (and, for a SEQ_CLS reward model, its score head) only");
   if (is("target_modules", [](const auto& v) { return v.is_array(); })) {
     c.target_modules.clear();
     for (const auto& t : j["target_modules"])
       if (t.is_string()) c.target_modules.push_back(t);
   }
-  if (is("task_type", [](const auto& v) { return v.is_string(); })) c.task_type = j["task_type"];
   if (is("base_model_name_or_path", [](const auto& v) { return v.is_string(); })) c.base_model_name_or_path = j["base_model_name_or_path"];
   if (is("rank_pattern", [](const auto& v) { return v.is_object(); }))
     for (const auto& [k, v] : j["rank_pattern"].items()) c.rank_pattern[k] = v.get<std::int64_t>();
@@ -320,7 +329,9 @@ LoraConfig read_adapter_config(const std::string& dir) {
   return c;
 }
 
-void save_lora(const Transformer& m, const LoraConfig& c, const std::string& dir) {
+void save_lora(const Transformer& m, const LoraConfig& config, const std::string& dir) {
+  LoraConfig c = config;
+  if (m.score_head().defined()) c.task_type = "SEQ_CLS";
   NamedTensors tensors;
   for (const auto& [name, t] : lora_parameters(m)) {
     const int dim = lora_split_dim(m, name);  // collective over tp: every rank walks the same list
@@ -350,6 +361,8 @@ void save_lora(const Transformer& m, const LoraConfig& c, const std::string& dir
     util::fail(dir, "tp rank 0 could not write the adapter", "see tp rank 0's error (disk space, permissions, path)");
 }
 
+bool is_reward_adapter(const std::string& dir) { return read_adapter_config(dir).task_type == "SEQ_CLS"; }
+
 LoraConfig load_lora(Transformer& m, const std::string& dir, at::ScalarType dtype) {
   refuse_nf4_under_tp(m, dir);
   LoraConfig c = read_adapter_config(dir);
@@ -362,8 +375,18 @@ LoraConfig load_lora(Transformer& m, const std::string& dir, at::ScalarType dtyp
   std::map<std::string, std::pair<at::Tensor, at::Tensor>> found;  // module path -> (A, B)
   std::map<std::string, Module<Linear>> by_path;
   for (auto& mod : modules(m)) by_path.emplace(mod.path, mod);
+  at::Tensor score;
   for (auto& [name, t] : read_safetensors(file)) {
     const std::string where = file + ": " + name;
+    if (name == kScoreKey) {
+      if (!m.score_head().defined())
+        util::fail(where, "is a reward model's score head (a SEQ_CLS adapter), and this model is a causal LM",
+                   "score with `medgpt score --model BASE --adapter DIR`");
+      if (t.sizes() != m.score_head().sizes())
+        util::fail(where, "shape " + c10::str(t.sizes()) + " does not match the model's " + c10::str(m.score_head().sizes()), "use the base model the adapter was trained on");
+      score = t;
+      continue;
+    }
     if (name.rfind(kPrefix, 0) != 0) util::fail(where, std::string("does not start with ") + kPrefix, "this is not a PEFT causal-LM adapter");
     bool is_a = false;
     std::string path;
@@ -396,8 +419,15 @@ LoraConfig load_lora(Transformer& m, const std::string& dir, at::ScalarType dtyp
                  "shape " + c10::str(B.sizes()) + " does not match [" + std::to_string(out) + ", " + std::to_string(A.size(0)) + "]",
                  "use the base model the adapter was trained on");
   }
+  if (m.score_head().defined() && !score.defined())
+    util::fail(file, "holds no " + std::string(kScoreKey) + " for this reward model", "pass the adapter of a reward model (medgpt train --stage rm --lora.enabled)");
   m.set_requires_grad(false);
   remove_lora(m);
+  if (score.defined()) {
+    at::NoGradGuard no_grad;
+    m.score_head().copy_(score);
+    m.score_head().requires_grad_(true);
+  }
   std::set<std::string> names;
   for (const auto& [path, ab] : found) {
     const auto& mod = by_path.at(path);

@@ -79,7 +79,9 @@ void apply_lora(Transformer& m, const LoraConfig& c, std::uint64_t seed);
 void remove_lora(Transformer& m);
 
 // The adapter weights by PEFT's saved names
-// ("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"), in layer/module order.
+// ("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"), in layer/module order; for a
+// reward model (a score head) also the head, trained whole: "base_model.model.score.weight"
+// (PEFT's SEQ_CLS modules_to_save, as PEFT saves it).
 NamedTensors lora_parameters(const Transformer& m);
 // The dimension a lora_parameters() tensor is split along over tp ranks (lora_A: 1 for
 // row-parallel layers; lora_B: 0 for column-parallel layers), or -1 when every rank holds it whole.
@@ -90,7 +92,7 @@ void set_lora_training(Transformer& m, bool on);
 // PEFT's adapter_config.json for `c` (save_pretrained writes it with indent 2 and sorted keys).
 nlohmann::json adapter_config_json(const LoraConfig& c);
 // Reads dir/adapter_config.json; util::Error on anything medgpt cannot apply (not LORA, DoRA,
-// bias other than "none", fan_in_fan_out, modules_to_save).
+// bias other than "none", fan_in_fan_out, modules_to_save other than a SEQ_CLS adapter's score).
 LoraConfig read_adapter_config(const std::string& dir);
 // Writes dir/adapter_model.safetensors and dir/adapter_config.json (inference_mode true). Under
 // tp it is collective over the model's tp group: the full tensors are gathered and tp rank 0
@@ -102,6 +104,8 @@ void save_lora(const Transformer& m, const LoraConfig& c, const std::string& dir
 // Under tp each rank reads the full tensors and keeps its part.
 // util::Error names the file and tensor on unknown keys, missing halves or shapes that do not fit.
 LoraConfig load_lora(Transformer& m, const std::string& dir, at::ScalarType dtype = at::kFloat);
+// Whether dir holds a reward model's adapter (task_type SEQ_CLS: the base becomes a classifier).
+bool is_reward_adapter(const std::string& dir);
 
 // W <- W + scale * B @ A for every adapter (in fp32, rounded once to W's dtype), then removes the
 // adapters. The base must not be NF4-quantized. Works on a tensor-parallel model as it is (each

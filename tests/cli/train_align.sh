@@ -3,6 +3,7 @@
 # bundled preference and KTO data (tiny Qwen3 pretrained for a few steps):
 # - rm: a short run (60 steps) reaches held-out accuracy >= 0.8; final/ is a Qwen3ForSequenceClassification
 #   folder with score.weight and no lm_head; `medgpt score` prints a line per pair, margin = c - r;
+#   with LoRA, a PEFT SEQ_CLS adapter holding the head, equal to the full model at step 1;
 # - orpo: the loss is nll_loss - beta * log_odds_ratio (TRL's logged terms); simpo separates the
 #   held-out pairs; kto: step 1 (policy == reference, kl 0) loss 0.5 and rewards 0;
 # - precomputed reference log-probs give the same DPO curve as the on-the-fly reference, and tp=2 the
@@ -43,6 +44,17 @@ check "score: 20 lines with where/chosen/rejected/margin, margin = chosen - reje
 check "score: summary line with the accuracy" 'grep -q "scored 20 pairs: accuracy" "$work/score.log"'
 "$MEDGPT" score --model "$work/pt/final" --input "$work/twenty.jsonl" 2> "$work/notrm.log" >/dev/null
 check "score: a causal LM is refused by name" 'grep -q "is not a reward model" "$work/notrm.log"'
+
+# LoRA reward model: PEFT's SEQ_CLS adapter with the score head; at step 1 (B = 0, the same new head)
+# it is the full reward model.
+"$MEDGPT" train --stage rm "${common[@]}" --data.train "$work/pref.h5" --lora.enabled --lora.r 4 --train.micro_batch_size 4 \
+  --train.global_batch_size 8 --train.max_steps 2 --train.learning_rate 2e-3 --train.lr_scheduler_type constant --output-dir "$work/rmlora" 2>/dev/null
+d=$(jq -n --slurpfile a "$work/rm/metrics.jsonl" --slurpfile b "$work/rmlora/metrics.jsonl" '($a[0].loss - $b[0].loss) | fabs')
+check "rm with LoRA: step 1 equals the full reward model's ($d)" '[[ -n "$d" && $(jq -n "$d < 1e-6") == true ]]'
+check "rm with LoRA: adapter_config task_type SEQ_CLS, modules_to_save [score]" \
+  '[[ $(jq -c "[.task_type, .modules_to_save]" "$work/rmlora/final/adapter_config.json") == "[\"SEQ_CLS\",[\"score\"]]" ]]'
+"$MEDGPT" score --model "$work/pt/final" --adapter "$work/rmlora/final" --input "$work/twenty.jsonl" --output "$work/scores-lora.jsonl" 2>/dev/null
+check "score --adapter: the base plus the reward adapter scores the 20 pairs" '[[ $(jq -s "length" "$work/scores-lora.jsonl") == 20 ]]'
 
 # ---- ORPO ----
 "$MEDGPT" train --stage orpo "${common[@]}" --data.train "$work/pref.h5" --train.micro_batch_size 2 --train.global_batch_size 4 \
