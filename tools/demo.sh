@@ -58,7 +58,7 @@ printf 'SFT eval loss (dialogue valid split): PT model %.3f -> SFT model %.3f\n'
 jq -s -r '(map(select(.step == 0)) | first) as $a | (map(select(.["eval_rewards/margins"] and .step > 0)) | last) as $b |
   (map(select(.loss)) | .[0:10] | map(.["rewards/margins"]) | add / length) as $m0 |
   (map(select(.loss)) | .[-10:] | map(.["rewards/margins"]) | add / length) as $m1 |
-  "DPO reward margin chosen - rejected, held-out pairs: \($a["eval_rewards/margins"] | . * 1000 | round / 1000) (accuracy \($a["eval_rewards/accuracies"])) at the start -> \($b["eval_rewards/margins"] | . * 1000 | round / 1000) (accuracy \($b["eval_rewards/accuracies"])) after \($b.step) steps\n" +
+  "DPO reward margin chosen - rejected, held-out pairs: \($a["eval_rewards/margins"] | . * 1000 | round / 1000) (accuracy \($a["eval_rewards/accuracies"] | . * 1000 | round / 1000)) at the start -> \($b["eval_rewards/margins"] | . * 1000 | round / 1000) (accuracy \($b["eval_rewards/accuracies"] | . * 1000 | round / 1000)) after \($b.step) steps\n" +
   "DPO reward margin, training batches: first 10 steps \($m0 | . * 1000 | round / 1000) -> last 10 steps \($m1 | . * 1000 | round / 1000)"' "$out/dpo/metrics.jsonl"
 echo "done in $(elapsed). metrics: $out/{pt,sft,dpo}/metrics.jsonl, plots: $out/{pt,sft,dpo}/*.png, TensorBoard: $out/{pt,sft,dpo}/tb,"
 echo "models: $out/{pt,sft,dpo}/final (Hugging Face folders), answers: $out/answers-{pt,sft,dpo}.jsonl"
