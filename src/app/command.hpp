@@ -27,6 +27,7 @@ void register_checkpoint_commands(std::vector<Command>& out);
 void register_model_bench(std::vector<Command>& out);
 void register_prepare_command(std::vector<Command>& out);
 void register_data_commands(std::vector<Command>& out);
+void register_data_bench_commands(std::vector<Command>& out);
 void register_train_command(std::vector<Command>& out);
 void register_generate_command(std::vector<Command>& out);
 void register_chat_command(std::vector<Command>& out);

@@ -21,6 +21,7 @@ std::vector<Command> all_commands() {
   medgpt::app::register_tokenizer_bench(cmds);
   medgpt::app::register_prepare_command(cmds);
   medgpt::app::register_data_commands(cmds);
+  medgpt::app::register_data_bench_commands(cmds);
   medgpt::app::register_train_command(cmds);
   medgpt::app::register_generate_command(cmds);
   medgpt::app::register_chat_command(cmds);

@@ -5,19 +5,20 @@
 
 #include "util/error.hpp"
 #include "util/h5.hpp"
+#include "util/mapped_file.hpp"
 
 namespace medgpt::data {
 
 void TokenArrays::append(const std::vector<std::int32_t>& ids, const std::vector<std::uint8_t>& mask) {
-  tokens.insert(tokens.end(), ids.begin(), ids.end());
-  loss_mask.insert(loss_mask.end(), mask.begin(), mask.end());
+  tokens.append(ids.begin(), ids.end());
+  loss_mask.append(mask.begin(), mask.end());
   offsets.push_back(tokens.size());
 }
 
 void TokenArrays::append_from(const TokenArrays& o, std::size_t i) {
   const auto b = static_cast<std::ptrdiff_t>(o.offsets[i]), e = static_cast<std::ptrdiff_t>(o.offsets[i + 1]);
-  tokens.insert(tokens.end(), o.tokens.begin() + b, o.tokens.begin() + e);
-  if (!o.loss_mask.empty()) loss_mask.insert(loss_mask.end(), o.loss_mask.begin() + b, o.loss_mask.begin() + e);
+  tokens.append(o.tokens.begin() + b, o.tokens.begin() + e);
+  if (!o.loss_mask.empty()) loss_mask.append(o.loss_mask.begin() + b, o.loss_mask.begin() + e);
   offsets.push_back(tokens.size());
 }
 
@@ -40,6 +41,18 @@ std::vector<T> read_vec(const util::H5File& f, const std::string& name, hid_t ty
   std::vector<T> v(dims.empty() ? 0 : dims[0]);
   f.read(name, type, v.data());
   return v;
+}
+
+// A dataset as a view of the mapped file when it is stored contiguously in the native layout (as
+// medgpt writes it), else read into memory.
+template <class T>
+Column<T> map_or_read(const util::H5File& f, const std::shared_ptr<const util::MappedFile>& file, const std::string& name, hid_t type) {
+  const std::uint64_t n = f.dims(name).empty() ? 0 : f.dims(name)[0];
+  const std::uint64_t at = f.contiguous_offset(name, type);
+  const std::string_view bytes = file->bytes();
+  if (n > 0 && at != util::H5File::kNoOffset && at % alignof(T) == 0 && at + n * sizeof(T) <= bytes.size())
+    return Column<T>::view(reinterpret_cast<const T*>(bytes.data() + at), n, file);
+  return read_vec<T>(f, name, type);
 }
 
 void write_attributes(util::H5File& f, const CorpusInfo& info) {
@@ -152,12 +165,13 @@ TokenArrays read_corpus(const std::string& path, Kind expected, const std::strin
     if (split.empty()) util::fail(path, "has no tokens", "the corpus is damaged; re-run medgpt prepare");
     return a;  // no such split: empty
   }
-  a.tokens = read_vec<std::uint32_t>(f, p + "tokens", H5T_NATIVE_UINT32);
+  const auto mapped = std::make_shared<const util::MappedFile>(path, util::MappedFile::Access::kRandom);
+  a.tokens = map_or_read<std::uint32_t>(f, mapped, p + "tokens", H5T_NATIVE_UINT32);
   if (expected == Kind::Pt) {
     a.offsets = read_vec<std::uint64_t>(f, p + "doc_offsets", H5T_NATIVE_UINT64);
     a.blocks = read_vec<std::uint64_t>(f, p + "block_offsets", H5T_NATIVE_UINT64);
   } else {
-    a.loss_mask = read_vec<std::uint8_t>(f, p + "loss_mask", H5T_NATIVE_UINT8);
+    a.loss_mask = map_or_read<std::uint8_t>(f, mapped, p + "loss_mask", H5T_NATIVE_UINT8);
     a.offsets = read_vec<std::uint64_t>(f, p + "sample_offsets", H5T_NATIVE_UINT64);
   }
   if (a.offsets.empty() || a.offsets.back() != a.tokens.size())

@@ -13,16 +13,19 @@
 #include <string>
 #include <vector>
 
+#include "data/column.hpp"
 #include "data/readers/kind.hpp"
 
 namespace medgpt::data {
 
 constexpr std::int64_t kCorpusFormatVersion = 1;
 
-// Token sequences laid end to end: sample i is tokens[offsets[i], offsets[i + 1]).
+// Token sequences laid end to end: sample i is tokens[offsets[i], offsets[i + 1]). Read from a
+// corpus file, tokens and loss_mask are memory-mapped (data/column.hpp): the file may be larger
+// than memory; offsets (8 bytes per sample or block) are read in.
 struct TokenArrays {
-  std::vector<std::uint32_t> tokens;
-  std::vector<std::uint8_t> loss_mask;     // sft: 1 where the loss is taken
+  Column<std::uint32_t> tokens;
+  Column<std::uint8_t> loss_mask;          // sft: 1 where the loss is taken
   std::vector<std::uint64_t> offsets{0};   // sample (sft) or document (pt) boundaries
   std::vector<std::uint64_t> blocks;       // pt: block boundaries (from 0), filled by packing
   // Per-sample values some stages attach to their rows (empty otherwise): KTO's desirable label,

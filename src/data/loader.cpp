@@ -98,8 +98,25 @@ Batch batch_of(const TokenArrays& corpus, Kind kind, const std::vector<std::int6
   return b;
 }
 
+void Loader::prefetch_next() const {
+  if (!corpus_.tokens.mapped()) return;
+  const auto& off = kind_ == Kind::Pt ? corpus_.blocks : corpus_.offsets;
+  const std::size_t n = std::min(order_.size(), static_cast<std::size_t>(position_) + opt_.rows);
+  for (std::size_t k = static_cast<std::size_t>(position_); k < n; ++k)
+    for (std::size_t m = 0; m < opt_.group; ++m) {
+      const auto s = static_cast<std::size_t>(order_[k]) * opt_.group + m;
+      corpus_.tokens.prefetch(off[s], std::min<std::size_t>(off[s + 1] - off[s], opt_.seq_len));
+      corpus_.loss_mask.prefetch(off[s], std::min<std::size_t>(off[s + 1] - off[s], opt_.seq_len));
+    }
+}
+
 Batch Loader::next() {
-  if (opt_.group > 1) return next_groups();
+  Batch b = opt_.group > 1 ? next_groups() : next_rows();
+  prefetch_next();
+  return b;
+}
+
+Batch Loader::next_rows() {
   Batch b = empty_batch(opt_.rows, opt_.seq_len, opt_.pad_id);
   for (std::size_t row = 0; row < b.rows; ++row) {
     std::size_t used = 0;

@@ -67,6 +67,10 @@ class Loader {
   void start_epoch(std::int64_t epoch);
   std::size_t sample_size(std::int64_t s) const;
   Batch next_groups();
+  Batch next_rows();
+  // Starts reading the samples of the next batch from a memory-mapped corpus (disk I/O overlaps
+  // the training step).
+  void prefetch_next() const;
 
   const TokenArrays& corpus_;
   Kind kind_;

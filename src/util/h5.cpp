@@ -81,6 +81,16 @@ std::vector<std::uint64_t> H5File::dims(const std::string& name) const {
   return {d.begin(), d.end()};
 }
 
+std::uint64_t H5File::contiguous_offset(const std::string& name, hid_t type) const {
+  if (!has(name)) fail(path_ + ": " + name, "dataset missing", "the file is incomplete or not a medgpt file");
+  Handle set{H5Dopen2(id_, name.c_str(), H5P_DEFAULT), H5Dclose};
+  Handle plist{H5Dget_create_plist(set.id), H5Pclose};
+  Handle stored{H5Dget_type(set.id), H5Tclose};
+  if (H5Pget_layout(plist.id) != H5D_CONTIGUOUS || H5Tequal(stored.id, type) <= 0) return kNoOffset;
+  const haddr_t at = H5Dget_offset(set.id);
+  return at == HADDR_UNDEF ? kNoOffset : static_cast<std::uint64_t>(at);
+}
+
 void H5File::read(const std::string& name, hid_t type, void* out) const {
   if (!has(name)) fail(path_ + ": " + name, "dataset missing", "the file is incomplete or not a medgpt file");
   Handle set{H5Dopen2(id_, name.c_str(), H5P_DEFAULT), H5Dclose};

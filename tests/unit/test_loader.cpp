@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "data/corpus.hpp"
 #include "data/loader.hpp"
 #include "util/error.hpp"
 
@@ -110,4 +111,35 @@ TEST(Loader, PretrainingBlocks) {
   for (std::size_t row = 0; row < 3; ++row) firsts.insert(b.ids[row * 3]);
   EXPECT_EQ(firsts, (std::multiset<std::int64_t>{1, 4, 7}));
   EXPECT_EQ(b.label_tokens, 4);  // 2 + 2 + 0
+}
+
+TEST(Loader, MemoryMappedCorpusServesTheSameBatches) {
+  // Written by write_corpus and read back, the token and mask columns are views of the mapped file
+  // (a corpus larger than memory stays on disk); the batches equal the in-memory corpus's.
+  const data::TokenArrays memory = sft_corpus(40);
+  const std::string path = ::testing::TempDir() + "/mapped-sft.h5";
+  data::CorpusInfo info;
+  info.kind = data::Kind::Sft;
+  data::write_corpus(path, info, memory, {});
+  const data::TokenArrays mapped = data::read_corpus(path, data::Kind::Sft, "");
+  EXPECT_TRUE(mapped.tokens.mapped());
+  EXPECT_TRUE(mapped.loss_mask.mapped());
+  EXPECT_FALSE(memory.tokens.mapped());
+  EXPECT_EQ(mapped.tokens, memory.tokens);
+  data::LoaderOptions o;
+  o.rows = 3;
+  o.seq_len = 9;
+  data::Loader a(memory, data::Kind::Sft, o), b(mapped, data::Kind::Sft, o);
+  for (int i = 0; i < 12; ++i) {
+    const data::Batch x = a.next(), y = b.next();
+    EXPECT_EQ(x.ids, y.ids);
+    EXPECT_EQ(x.labels, y.labels);
+    EXPECT_EQ(x.segment_ids, y.segment_ids);
+  }
+  // A write to a mapped column copies it into memory first; the file is untouched.
+  data::TokenArrays copy = mapped;
+  copy.tokens.push_back(7);
+  EXPECT_FALSE(copy.tokens.mapped());
+  EXPECT_EQ(copy.tokens.size(), memory.tokens.size() + 1);
+  EXPECT_EQ(data::read_corpus(path, data::Kind::Sft, "").tokens, memory.tokens);
 }
