@@ -27,5 +27,6 @@ for np in 1 2; do
   tokens=$(grep -o '[0-9]* + [0-9]* tokens' "$work/log$np" | awk '{print $1 + $3}')
   printf 'prepare np=%d: %.2f s, %.2f MB/s, %.0f tokens/s (wall, including tokenizer load and HDF5 write)\n' \
     "$np" "$secs" "$(echo "$mb / $secs" | bc -l)" "$(echo "$tokens / $secs" | bc -l)"
+  grep -o 'prepare phases.*' "$work/log$np" | sed 's/^/    /' || true
 done
 cmp -s "$work/pt1.h5" "$work/pt2.h5" && echo "np=1 and np=2 corpora identical"

@@ -1,11 +1,13 @@
 // Raw files -> tokenized HDF5 corpus (see app/prepare_corpus.hpp).
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <random>
 
 #include "app/prepare_corpus.hpp"
+
 #include "data/chat_template.hpp"
 #include "data/corpus.hpp"
 #include "data/pair_encoding.hpp"
@@ -25,6 +27,23 @@ namespace {
 
 using data::Kind;
 using data::TokenArrays;
+
+// Wall time per phase, for the summary line: where a run's time went.
+class Phases {
+ public:
+  void mark(const char* name) {
+    const auto now = std::chrono::steady_clock::now();
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%s%s %.2f s", text_.empty() ? "" : ", ", name, std::chrono::duration<double>(now - t_).count());
+    text_ += buf;
+    t_ = now;
+  }
+  const std::string& text() const { return text_; }
+
+ private:
+  std::chrono::steady_clock::time_point t_ = std::chrono::steady_clock::now();
+  std::string text_;
+};
 
 struct LocalResult {
   TokenArrays samples;         // pt, sft
@@ -139,7 +158,9 @@ void prepare_corpus(dist::Comm& world, const PrepareOptions& o, const std::vecto
   const bool columnar = o.kind != Kind::Pt && o.kind != Kind::Sft;
   // Everything that can be wrong with the set-up is checked before any tokenizing.
   if (o.kind == Kind::Pt && o.block_size == 0) util::fail("--block-size", "must be positive", "e.g. --block-size 1024");
+  Phases phases;
   const data::Tokenizer tok = data::Tokenizer::load(tok_path);
+  phases.mark("tokenizer load");
   const data::ChatTemplate* tmpl = o.kind != Kind::Pt ? &data::ChatTemplate::get(template_name) : nullptr;
   const auto eos = tok.eos_id();
   if (o.kind == Kind::Pt && !eos) util::fail(tok_path, "the tokenizer has no eos_token", "set eos_token in tokenizer_config.json");
@@ -222,6 +243,7 @@ void prepare_corpus(dist::Comm& world, const PrepareOptions& o, const std::vecto
     }
   }
   progress.finish();
+  phases.mark("read + tokenize");
   dist::agree_on_error(world, error_key, error_msg);
 
   const std::int64_t records = dist::allreduce_int(world, mine.records, dist::ReduceOp::kSum);
@@ -238,6 +260,7 @@ void prepare_corpus(dist::Comm& world, const PrepareOptions& o, const std::vecto
     return;
   }
   const TokenArrays all = gather_to_root(world, mine.samples, o.kind == Kind::Sft);
+  phases.mark("gather");
   if (world.rank() != 0) return;
   if (all.size() == 0) util::fail(output, "no samples to write (" + std::to_string(skipped) + " bad records skipped)", "check the inputs");
 
@@ -250,7 +273,9 @@ void prepare_corpus(dist::Comm& world, const PrepareOptions& o, const std::vecto
     if (valid.size() > 0) dropped_tail += data::cut_blocks(valid, o.block_size, o.drop_tail);
   }
 
+  phases.mark("split");
   data::CorpusInfo info = corpus_info(o, tok, tmpl, files);
+  phases.mark("sha256");
   std::size_t max_len = 0;
   for (std::size_t i = 0; i < all.size(); ++i) max_len = std::max<std::size_t>(max_len, all.offsets[i + 1] - all.offsets[i]);
   info.counts = {{"records", records}, {"samples_train", train.size()}, {"samples_valid", valid.size()},
@@ -260,6 +285,7 @@ void prepare_corpus(dist::Comm& world, const PrepareOptions& o, const std::vecto
     info.counts.update({{"block_size", o.block_size}, {"blocks_train", train.blocks.size() - 1},
                         {"blocks_valid", valid.size() ? valid.blocks.size() - 1 : 0}, {"tail_tokens_dropped", dropped_tail}});
   data::write_corpus(output, info, train, valid);
+  phases.mark("write");
 
   char buf[512];
   std::snprintf(buf, sizeof buf,
@@ -269,6 +295,7 @@ void prepare_corpus(dist::Comm& world, const PrepareOptions& o, const std::vecto
                 valid.tokens.size(), static_cast<double>(all.tokens.size()) / static_cast<double>(all.size()), max_len,
                 static_cast<long long>(truncated), static_cast<long long>(skipped), static_cast<long long>(empty), output.c_str());
   util::log(buf);
+  util::log("prepare phases (rank 0): " + phases.text());
   }
 
 }  // namespace medgpt::app

@@ -185,7 +185,7 @@ TrainResult Trainer::run(const std::string& resume_dir) {
 
   // Per logging window: the loss of each step, tokens, and where the time went.
   double window_loss = 0, window_time = 0;
-  std::int64_t window_steps = 0, window_finite = 0, window_tokens = 0;
+  std::int64_t window_finite = 0, window_tokens = 0;
   double t_data = 0, t_fwd = 0, t_bwd = 0, t_comm = 0, t_opt = 0;
   MetricWindow objective_metrics;
   const auto run_start = Clock::now();
@@ -274,7 +274,6 @@ TrainResult Trainer::run(const std::string& resume_dir) {
     }
     window_time += step_time;
     window_tokens += step_tokens;
-    ++window_steps;
 
     const bool last = state_.step == total_;
     std::optional<std::pair<double, double>> ev;
@@ -310,7 +309,7 @@ TrainResult Trainer::run(const std::string& resume_dir) {
       util::log_progress(buf);
       if (ev) util::log_end_line();
       window_loss = window_time = 0;
-      window_steps = window_finite = window_tokens = 0;
+      window_finite = window_tokens = 0;
     }
 
     if (state_.bad_in_row >= opt_.max_bad_steps) {
