@@ -192,10 +192,11 @@ int run_train(const po::variables_map& vm) {
   // A reward model made from a causal LM: the LM head gives way to a new score head.
   const bool new_score_head = stage == "rm" && config.num_labels == 0;
   if (new_score_head) config.make_reward_model();
+  const std::string config_file = model_path.empty() ? model_config : model_path + "/config.json";
   if (stage != "rm" && config.num_labels > 0)
-    util::fail(model_path + "/config.json", "is a sequence classifier (reward model), not a causal LM", "--stage " + stage + " trains a causal LM; pass one");
+    util::fail(config_file, "is a sequence classifier (reward model), not a causal LM", "--stage " + stage + " trains a causal LM; pass one");
   if (stage == "rm" && config.num_labels != 1)
-    util::fail(model_path + "/config.json", "is a classifier with " + std::to_string(config.num_labels) + " labels", "a reward model has one");
+    util::fail(config_file, "is a classifier with " + std::to_string(config.num_labels) + " labels", "a reward model has one");
   // Built and loaded in fp32 whatever the precision: the fp32 master weights start exact; the bf16
   // compute copy is made once the master exists.
   model::Transformer m(config, at::kFloat, at::kCPU, grid.tp_size() > 1 ? &grid.tp() : nullptr);

@@ -127,21 +127,21 @@ std::unique_ptr<train::Objective> make_objective(const TrainStage& s, model::Tra
 
 void add_train_stage_options(po::options_description& d) {
   d.add_options()
-      ("dpo.beta", po::value<double>()->default_value(0.1), "dpo: beta (strength of the reference)")
+      ("dpo.beta", po::value<double>()->default_value(0.1, "0.1"), "dpo: beta (strength of the reference)")
       ("dpo.loss_type", po::value<std::string>()->default_value("sigmoid"), "dpo: sigmoid, hinge, ipo, robust, exo_pair, nca_pair, bco_pair, sppo_hard, apo_zero, apo_down, discopop, sigmoid_norm, aot, sft; several comma-separated are summed")
       ("dpo.loss_weights", po::value<std::string>()->default_value(""), "dpo: one weight per loss type, comma-separated (default 1 each)")
       ("dpo.label_smoothing", po::value<double>()->default_value(0.0), "dpo: label smoothing for robust, exo_pair, aot")
       ("dpo.rpo_alpha", po::value<double>()->default_value(0.0), "dpo: RPO, adds rpo_alpha x the chosen NLL (0: off)")
       ("dpo.precompute_ref_log_probs", po::value<bool>()->default_value(false)->implicit_value(true), "dpo: reference log-probs computed once, cached in OUT/data/, no reference model during training")
       ("rm.center_rewards_coefficient", po::value<double>()->default_value(0.0), "rm: adds coef x mean((r_chosen + r_rejected)^2) (0: off)")
-      ("orpo.beta", po::value<double>()->default_value(0.1), "orpo: lambda, the weight of the odds-ratio term")
+      ("orpo.beta", po::value<double>()->default_value(0.1, "0.1"), "orpo: lambda, the weight of the odds-ratio term")
       ("simpo.loss_type", po::value<std::string>()->default_value("simpo"), "simpo: simpo, or CPO's sigmoid, hinge, ipo")
       ("simpo.beta", po::value<double>()->default_value(2.0), "simpo: beta (the SimPO paper's 2.0-2.5; CPO uses 0.1)")
       ("simpo.gamma", po::value<double>()->default_value(0.5), "simpo: target reward margin gamma")
       ("simpo.cpo_alpha", po::value<double>()->default_value(0.0), "simpo: weight of the chosen NLL (0: pure SimPO, 1: CPO-SimPO)")
       ("simpo.label_smoothing", po::value<double>()->default_value(0.0), "simpo: label smoothing")
       ("kto.loss_type", po::value<std::string>()->default_value("kto"), "kto: kto or apo_zero_unpaired")
-      ("kto.beta", po::value<double>()->default_value(0.1), "kto: beta")
+      ("kto.beta", po::value<double>()->default_value(0.1, "0.1"), "kto: beta")
       ("kto.desirable_weight", po::value<double>()->default_value(1.0), "kto: weight of desirable examples' losses")
       ("kto.undesirable_weight", po::value<double>()->default_value(1.0), "kto: weight of undesirable examples' losses");
 }
