@@ -1,5 +1,6 @@
 #include "align/cpo.hpp"
 
+#include "align/dpo.hpp"
 #include "model/lora.hpp"
 #include "util/error.hpp"
 
@@ -37,17 +38,8 @@ at::Tensor CpoObjective::loss(const data::Batch& b, double normalizer, bool) {
   const auto [c, r] = cpo_logps(pi, o_);
   // The chosen completions' token-mean NLL over the micro-batch, counted once per pair.
   const at::Tensor nll = -pi.chosen.sum() / pi.chosen_tokens.sum().clamp_min(1.0);
-  {
-    at::NoGradGuard no_grad;
-    const at::Tensor cd = c.detach().to(at::kDouble), rd = r.detach().to(at::kDouble);
-    record("rewards/chosen", (o_.beta * cd).mean().item<double>());
-    record("rewards/rejected", (o_.beta * rd).mean().item<double>());
-    record("rewards/accuracies", (cd > rd).to(at::kDouble).mean().item<double>());
-    record("rewards/margins", (o_.beta * (cd - rd)).mean().item<double>());
-    record("logps/chosen", cd.mean().item<double>());
-    record("logps/rejected", rd.mean().item<double>());
-    record("nll_loss", nll.item<double>());
-  }
+  record(pair_reward_metrics(c, r, c, r, o_.beta).named());
+  record("nll_loss", nll.item<double>());
   at::Tensor total = cpo_losses(c, r, o_).sum();
   if (o_.cpo_alpha != 0) total = total + o_.cpo_alpha * static_cast<double>(n) * nll;
   return total / normalizer;

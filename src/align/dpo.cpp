@@ -85,18 +85,27 @@ at::Tensor dpo_losses(const PairLogps& policy, const PairLogps& ref, const DpoOp
   return total;
 }
 
-DpoMetrics dpo_metrics(const PairLogps& policy, const PairLogps& ref, double beta) {
+DpoMetrics pair_reward_metrics(const at::Tensor& x_chosen, const at::Tensor& x_rejected, const at::Tensor& y_chosen,
+                               const at::Tensor& y_rejected, double beta) {
   at::NoGradGuard no_grad;
-  const at::Tensor rc = beta * (policy.chosen - ref.chosen).detach().to(at::kDouble);
-  const at::Tensor rj = beta * (policy.rejected - ref.rejected).detach().to(at::kDouble);
+  const at::Tensor rc = beta * x_chosen.detach().to(at::kDouble), rj = beta * x_rejected.detach().to(at::kDouble);
   DpoMetrics m;
   m.rewards_chosen = rc.mean().item<double>();
   m.rewards_rejected = rj.mean().item<double>();
   m.accuracy = (rc > rj).to(at::kDouble).mean().item<double>();
   m.margin = (rc - rj).mean().item<double>();
-  m.logps_chosen = policy.chosen.detach().to(at::kDouble).mean().item<double>();
-  m.logps_rejected = policy.rejected.detach().to(at::kDouble).mean().item<double>();
+  m.logps_chosen = y_chosen.detach().to(at::kDouble).mean().item<double>();
+  m.logps_rejected = y_rejected.detach().to(at::kDouble).mean().item<double>();
   return m;
+}
+
+DpoMetrics dpo_metrics(const PairLogps& policy, const PairLogps& ref, double beta) {
+  return pair_reward_metrics(policy.chosen - ref.chosen, policy.rejected - ref.rejected, policy.chosen, policy.rejected, beta);
+}
+
+std::vector<train::Metric> DpoMetrics::named() const {
+  return {{"rewards/chosen", rewards_chosen},   {"rewards/rejected", rewards_rejected}, {"rewards/accuracies", accuracy},
+          {"rewards/margins", margin},          {"logps/chosen", logps_chosen},         {"logps/rejected", logps_rejected}};
 }
 
 DpoObjective::DpoObjective(model::Transformer& policy, const model::Transformer* reference, DpoOptions o)
@@ -110,13 +119,7 @@ at::Tensor DpoObjective::loss(const data::Batch& b, double normalizer, bool) {
   const PairLogps ref = b.ref_logps.size() == b.rows ? pair_logps({at::tensor(b.ref_logps, at::kDouble).to(at::kFloat), at::cat({pi.chosen_tokens, pi.rejected_tokens}), {}, {}})
                                                      : pair_logps(reference_row_logps(policy_, reference_, b));
   const at::Tensor nll = -pi.chosen.sum() / pi.chosen_tokens.sum().clamp_min(1.0);
-  const DpoMetrics m = dpo_metrics(pi, ref, o_.beta);
-  record("rewards/chosen", m.rewards_chosen);
-  record("rewards/rejected", m.rewards_rejected);
-  record("rewards/accuracies", m.accuracy);
-  record("rewards/margins", m.margin);
-  record("logps/chosen", m.logps_chosen);
-  record("logps/rejected", m.logps_rejected);
+  record(dpo_metrics(pi, ref, o_.beta).named());
   return dpo_losses(pi, ref, o_, nll).sum() / normalizer;
 }
 

@@ -33,11 +33,16 @@ void check_dpo_options(const DpoOptions& o, const std::string& where);
 // NLL over the chosen completions of the batch (only read by "sft").
 at::Tensor dpo_losses(const PairLogps& policy, const PairLogps& ref, const DpoOptions& o, const at::Tensor& chosen_nll = {});
 
-// TRL's logged values for a batch: rewards/chosen, rewards/rejected, rewards/accuracies,
+// TRL's logged values for a batch of pairs: rewards/chosen, rewards/rejected, rewards/accuracies,
 // rewards/margins (means of beta * log-ratios), logps/chosen, logps/rejected.
 struct DpoMetrics {
   double rewards_chosen = 0, rewards_rejected = 0, accuracy = 0, margin = 0, logps_chosen = 0, logps_rejected = 0;
+  std::vector<train::Metric> named() const;  // by TRL's names, in that order
 };
+// From each answer's log-ratio x (reward = beta * x) and its log-prob y: DPO's x = pi - ref, y = pi;
+// the reference-free ORPO and SimPO/CPO take x = y = the answer's (average) log-prob.
+DpoMetrics pair_reward_metrics(const at::Tensor& x_chosen, const at::Tensor& x_rejected, const at::Tensor& y_chosen,
+                               const at::Tensor& y_rejected, double beta);
 DpoMetrics dpo_metrics(const PairLogps& policy, const PairLogps& ref, double beta);
 
 // The DPO stage's objective on pair batches ([chosen rows..., rejected rows...]): the policy's and

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "align/dpo.hpp"
 #include "align/sequence_logps.hpp"
 #include "model/lora.hpp"
 #include "util/error.hpp"
@@ -30,19 +31,10 @@ at::Tensor OrpoObjective::loss(const data::Batch& b, double normalizer, bool) {
   const at::Tensor nll = -rows.all_sum.narrow(0, 0, n).sum() / rows.all_count.narrow(0, 0, n).sum().clamp_min(1.0);
   const at::Tensor a_c = pi.chosen_mean(), a_r = pi.rejected_mean();
   const at::Tensor log_odds = orpo_log_odds(a_c, a_r), ratio = at::log_sigmoid(log_odds);
-  {
-    at::NoGradGuard no_grad;
-    const at::Tensor c = a_c.detach().to(at::kDouble), r = a_r.detach().to(at::kDouble);
-    record("rewards/chosen", (o_.beta * c).mean().item<double>());
-    record("rewards/rejected", (o_.beta * r).mean().item<double>());
-    record("rewards/accuracies", (c > r).to(at::kDouble).mean().item<double>());
-    record("rewards/margins", (o_.beta * (c - r)).mean().item<double>());
-    record("logps/chosen", c.mean().item<double>());
-    record("logps/rejected", r.mean().item<double>());
-    record("nll_loss", nll.item<double>());
-    record("log_odds_ratio", ratio.detach().mean().item<double>());
-    record("log_odds_chosen", log_odds.detach().mean().item<double>());
-  }
+  record(pair_reward_metrics(a_c, a_r, a_c, a_r, o_.beta).named());
+  record("nll_loss", nll.item<double>());
+  record("log_odds_ratio", ratio.detach().mean().item<double>());
+  record("log_odds_chosen", log_odds.detach().mean().item<double>());
   return (static_cast<double>(n) * nll - o_.beta * ratio.sum()) / normalizer;
 }
 

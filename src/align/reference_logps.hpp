@@ -12,11 +12,11 @@
 
 namespace medgpt::align {
 
-// Fills rows.ref_logps from `cache` ("ref_logps" for the train split, "valid/ref_logps") when it
-// exists and matches the rows, or computes them (reference, or the LoRA policy with adapters off)
-// and rank 0 writes the cache (atomically). Collective over `dp`.
-void attach_reference_logps(const std::string& cache, const std::string& split, data::TokenArrays& rows, model::Transformer& policy,
-                            const model::Transformer* reference, std::size_t seq_len, std::int32_t pad_id, std::size_t batch_rows,
-                            dist::Comm& dp);
+// Fills train.ref_logps (and valid->ref_logps when given) from `cache` ("ref_logps",
+// "valid/ref_logps") when it holds every split at the right length; otherwise computes them with
+// `policy` before any training step (the starting model; with LoRA, its adapters disabled: the base)
+// and rank 0 writes the cache once, atomically. Collective over `dp`.
+void attach_reference_logps(const std::string& cache, data::TokenArrays& train, data::TokenArrays* valid, model::Transformer& policy,
+                            std::size_t seq_len, std::int32_t pad_id, std::size_t batch_rows, dist::Comm& dp);
 
 }  // namespace medgpt::align

@@ -13,6 +13,7 @@
 #include "data/chat_template.hpp"
 #include "data/loader.hpp"
 #include "data/pair_encoding.hpp"
+#include "data/pair_rows.hpp"
 #include "data/readers/readers.hpp"
 #include "data/tokenizer/tokenizer.hpp"
 #include "model/checkpoint.hpp"
@@ -45,23 +46,23 @@ int run_score(const po::variables_map& vm) {
   const data::PairEncodeOptions enc{vm["max-length"].as<std::size_t>(), vm["max-prompt-length"].as<std::size_t>()};
   const std::size_t batch = std::max<std::size_t>(1, vm["batch-size"].as<std::size_t>());
 
-  // Every record is read and tokenized before the model is loaded: bad input fails fast.
-  data::TokenArrays rows;  // 2i: prompt + chosen, 2i+1: prompt + rejected
+  // Every record is read and tokenized before the model is loaded: bad input fails fast. The
+  // columns become rows exactly as the rm stage trains on them (data::pair_rows).
+  data::ColumnSplit columns;
+  for (const auto& name : data::column_names(data::Kind::Pref)) columns[name];
   std::vector<std::string> where;
-  std::size_t longest = 0;
   for (const auto& f : files)
     data::for_each_record(f, data::Kind::Pref, data::PtDocSep::Line, [&](const nlohmann::json& rec, const std::string& at) {
       const data::PrefRecord p = data::parse_pref(rec, at);
       const data::EncodedPrompt prompt = data::encode_prompt(tok, tmpl, p.prompt, enc);
-      for (const std::string* answer : {&p.chosen, &p.rejected}) {
-        const data::EncodedPrompt r = data::encode_response(tok, tmpl, p.prompt, *answer, prompt.ids.size(), enc);
-        std::vector<std::int32_t> ids(prompt.ids.begin(), prompt.ids.end());
-        ids.insert(ids.end(), r.ids.begin(), r.ids.end());
-        longest = std::max(longest, ids.size());
-        rows.append(ids, std::vector<std::uint8_t>(ids.size(), 1));
-      }
+      columns["prompt"].append(prompt.ids);
+      columns["chosen"].append(data::encode_response(tok, tmpl, p.prompt, p.chosen, prompt.ids.size(), enc).ids);
+      columns["rejected"].append(data::encode_response(tok, tmpl, p.prompt, p.rejected, prompt.ids.size(), enc).ids);
       where.push_back(at);
     });
+  const data::TokenArrays rows = data::pair_rows(columns);  // 2i: prompt + chosen, 2i+1: prompt + rejected
+  std::size_t longest = 0;
+  for (std::size_t i = 0; i < rows.size(); ++i) longest = std::max<std::size_t>(longest, rows.offsets[i + 1] - rows.offsets[i]);
   for (std::uint32_t t : rows.tokens)
     if (static_cast<std::int64_t>(t) >= config.vocab_size)
       util::fail(dir, "the tokenizer gives id " + std::to_string(t) + " beyond the model's vocabulary of " + std::to_string(config.vocab_size),

@@ -288,8 +288,7 @@ int run_train(const po::variables_map& vm) {
   if (st.precompute_ref) {
     const std::string cache = reference_cache_path(out, train_path, valid_path, model_path, model_config, seed, precision, td.seq_len, lora);
     const std::size_t rows = static_cast<std::size_t>(to.micro_batch_size) * st.group;
-    align::attach_reference_logps(cache, "", train_set, m, nullptr, td.seq_len, td.pad_id, rows, grid.dp());
-    if (td.valid) align::attach_reference_logps(cache, "valid", valid_set, m, nullptr, td.seq_len, td.pad_id, rows, grid.dp());
+    align::attach_reference_logps(cache, train_set, td.valid ? &valid_set : nullptr, m, td.seq_len, td.pad_id, rows, grid.dp());
   } else if (st.reference && !lora) {
     reference = std::make_unique<model::Transformer>(m.config(), at::kFloat, at::kCPU, grid.tp_size() > 1 ? &grid.tp() : nullptr);
     at::NoGradGuard no_grad;

@@ -43,6 +43,7 @@ class Objective {
 
  protected:
   void record(std::string name, double value, double weight = 1) { pending_.push_back({std::move(name), value, weight}); }
+  void record(const std::vector<Metric>& metrics) { pending_.insert(pending_.end(), metrics.begin(), metrics.end()); }
 
  private:
   std::vector<Metric> pending_;

@@ -15,11 +15,7 @@ source "$(dirname "$0")/common.bash"
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 src="$MEDGPT_SOURCE_DIR"
 
-"$MEDGPT" train --stage pt --model.config "$MEDGPT_FIXTURES_DIR/train/tiny-qwen3.json" --model.tokenizer "$src/inputs/tokenizer" \
-  --data.train "$src/inputs/data/pt" --data.block_size 64 --train.max_steps 20 --train.micro_batch_size 8 --train.global_batch_size 8 \
-  --train.learning_rate 3e-3 --train.peak_flops 1e11 --output-dir "$work/pt" 2>/dev/null
-"$MEDGPT" prepare --kind pref --input "$src/inputs/data/reward/medical_pref.jsonl" --tokenizer "$src/inputs/tokenizer" --max-length 160 \
-  --validation-split 40 --output "$work/pref.h5" 2>/dev/null
+preference_setup "$work"
 common=(--model.path "$work/pt/final" --data.max_length 160 --train.peak_flops 1e11 --threads 2)
 
 # ---- reward model ----
