@@ -4,6 +4,7 @@
 // `medgpt model bench-generate`: prefill and decode tokens/s of KV-cache generation.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include <chrono>
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include "app/command.hpp"
 #include "model/kv_cache.hpp"
 #include "model/transformer.hpp"
+#include "train/peak_flops.hpp"
 #include "util/log.hpp"
 
 namespace medgpt::app {
@@ -21,39 +23,36 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Best of a few n x n matmuls in `dtype`, in FLOP/s.
-double matmul_ceiling(at::ScalarType dtype, std::int64_t n = 2048) {
-  at::Tensor a = at::randn({n, n}).to(dtype), b = at::randn({n, n}).to(dtype);
-  at::matmul(a, b);  // warm-up (thread pool, packing buffers)
-  double best = 1e30;
-  for (int i = 0; i < 5; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    at::Tensor c = at::matmul(a, b);
-    best = std::min(best, seconds_since(t0));
-  }
-  return 2.0 * static_cast<double>(n * n * n) / best;
-}
-
 int run_model_bench(const po::variables_map& vm) {
   const model::ModelConfig config = model::ModelConfig::load(required(vm, "config-json"));
   const at::ScalarType dtype = model::parse_dtype(vm["dtype"].as<std::string>());
   const std::int64_t T = vm["seq-len"].as<std::int64_t>(), B = vm["batch"].as<std::int64_t>();
   const int steps = vm["steps"].as<int>();
 
-  const double ceiling = matmul_ceiling(dtype);
+  double ceiling = train::matmul_probe(dtype);
   model::Transformer m(config, dtype);
   m.init_random(1234);
   m.set_requires_grad(true);
   at::Tensor ids = at::randint(config.vocab_size, {B, T}, at::kLong);
 
-  double best = 1e30;
-  for (int s = 0; s < steps + 1; ++s) {  // the first step warms up and is not counted
-    const auto t0 = std::chrono::steady_clock::now();
+  auto step = [&] {
     at::Tensor loss = m.loss(ids, ids);
     loss.backward();
     for (auto& [n, p] : m.named_parameters()) p.mutable_grad() = at::Tensor();
+  };
+  double best = 1e30;
+  for (int s = 0; s < steps + 1; ++s) {  // the first step warms up and is not counted
+    const auto t0 = std::chrono::steady_clock::now();
+    step();
     if (s > 0) best = std::min(best, seconds_since(t0));
   }
+  if (vm.count("profile")) {  // one more step under the autograd profiler: a chrome://tracing file
+    torch::autograd::profiler::RecordProfile guard(vm["profile"].as<std::string>());
+    step();
+  }
+  // Probed again after the steps, the higher kept: a ceiling measured while a neighbour was busy
+  // would inflate the MFU.
+  ceiling = std::max(ceiling, train::matmul_probe(dtype));
   const double tokens_per_s = static_cast<double>(B * T) / best;
   const double params = static_cast<double>(config.num_parameters());
   const double flops_per_token = 6.0 * params + 12.0 * config.num_layers * config.num_heads * config.head_dim * T;
@@ -117,7 +116,8 @@ void register_model_bench(std::vector<Command>& out) {
                        ("dtype", po::value<std::string>()->default_value("fp32"), "fp32 or bf16 (weights and compute)")
                        ("seq-len", po::value<std::int64_t>()->default_value(512), "tokens per sequence")
                        ("batch", po::value<std::int64_t>()->default_value(1), "sequences per step")
-                       ("steps", po::value<int>()->default_value(3), "timed steps (best reported) after one warm-up");
+                       ("steps", po::value<int>()->default_value(3), "timed steps (best reported) after one warm-up")
+                       ("profile", po::value<std::string>(), "write one more step's operator trace here (chrome://tracing JSON)");
                  },
                  run_model_bench});
 }

@@ -8,6 +8,7 @@
 #include "app/command.hpp"
 #include "dist/mpi_env.hpp"
 #include "util/error.hpp"
+#include "util/heap.hpp"
 #include "util/log.hpp"
 #include "util/threads.hpp"
 
@@ -98,6 +99,7 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  medgpt::util::keep_freed_memory();  // before the first allocation that might be mmapped
   int rc = 1;
   try {
     rc = run(argc, argv);
