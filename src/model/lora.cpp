@@ -119,13 +119,6 @@ bool parse_key(const std::string& name, std::string* path, bool* is_a) {
   return false;
 }
 
-void refuse_nf4_under_tp(Transformer& m, const std::string& what) {
-  if (tp_size(m) > 1)
-    for (const auto& mod : modules(m))
-      if (mod.linear->nf4)
-        util::fail(what, "NF4 (QLoRA) weights are not available with tensor parallelism", "run QLoRA with --tp 1 (data parallel only)");
-}
-
 // The full tensor from every tp rank's part split along `dim` (collective over tp).
 at::Tensor gather_over_tp(const at::Tensor& part, int dim, dist::Comm& tp) {
   return tp.allgather(part.movedim(dim, 0).contiguous()).movedim(0, dim).contiguous();
@@ -201,7 +194,6 @@ void apply_lora(Transformer& m, const LoraConfig& c, std::uint64_t seed) {
     util::fail("--lora.dropout", std::to_string(c.dropout) + " is not a probability in [0, 1)", "pass e.g. --lora.dropout 0.05");
   for (const auto& t : c.target_modules)
     if (!contains(lora_module_names(), t)) util::fail("--lora.target", "\"" + t + "\" is not a linear layer LoRA can adapt", "see --help");
-  refuse_nf4_under_tp(m, "--lora");
   m.set_requires_grad(false);
   remove_lora(m);
   if (m.score_head().defined()) m.score_head().requires_grad_(true);
@@ -364,7 +356,6 @@ void save_lora(const Transformer& m, const LoraConfig& config, const std::string
 bool is_reward_adapter(const std::string& dir) { return read_adapter_config(dir).task_type == "SEQ_CLS"; }
 
 LoraConfig load_lora(Transformer& m, const std::string& dir, at::ScalarType dtype) {
-  refuse_nf4_under_tp(m, dir);
   LoraConfig c = read_adapter_config(dir);
   const std::string file = dir + "/adapter_model.safetensors";
   if (!util::file_exists(file)) {

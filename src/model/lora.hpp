@@ -14,7 +14,7 @@
 // - k/v replicated when kv heads < tp: A and B replicated, entered through copy_to_tp like W.
 // Every rank draws the full A from the same seed and keeps its part, so a tp model starts as the
 // tp=1 one; save_lora gathers full tensors and load_lora splits them, so adapter folders do not
-// depend on tp. QLoRA (NF4) is not available under tp (quantize_nf4 refuses it).
+// depend on tp. Under QLoRA the frozen NF4 base is split the same way (model/nf4.hpp).
 #pragma once
 
 #include <ATen/ATen.h>

@@ -254,8 +254,6 @@ at::Tensor nf4_linear(const at::Tensor& x, const Nf4Weight& w, const at::Tensor&
 }
 
 void quantize_nf4(Transformer& m, bool double_quant) {
-  if (m.tp() && m.tp()->size() > 1)  // the tensor-parallel layers read Linear::weight directly
-    util::fail("--qlora", "NF4 weights are not available with tensor parallelism yet", "run QLoRA with --tp 1 (data parallel only)");
   at::NoGradGuard no_grad;
   for (Block& b : m.blocks())
     for (Linear* l : {&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down}) {

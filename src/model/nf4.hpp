@@ -60,6 +60,9 @@ at::Tensor nf4_linear(const at::Tensor& x, const Nf4Weight& w, const at::Tensor&
 // QLoRA: every Linear of every block (q,k,v,o,gate,up,down) keeps its weight as NF4 only (the
 // full-precision tensor is released; Transformer::named_parameters() then omits it). Biases, norms,
 // the embedding and the LM head stay as they are. Call after loading, before apply_lora.
+// Under tp each rank quantizes its own shard: where a shard's rows (column-parallel) or row
+// segments (row-parallel) are whole 64-element blocks, its blocks are the full weight's, so the
+// 4-bit values are those of tp 1; double quantization's statistics are then per shard.
 void quantize_nf4(Transformer& m, bool double_quant = true);
 
 }  // namespace medgpt::model

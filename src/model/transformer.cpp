@@ -11,6 +11,7 @@
 #include "model/kv_cache.hpp"
 #include "model/lm_loss.hpp"
 #include "model/lora.hpp"
+#include "model/nf4.hpp"
 #include "model/rope.hpp"
 #include "model/tp_plan.hpp"
 #include "util/error.hpp"
@@ -228,7 +229,9 @@ at::Tensor Transformer::attention(const Block& b, const at::Tensor& x, const at:
   // their LoRA adapters likewise: model/lora.cpp).
   auto shared = [&](const at::Tensor& w) { return tp_ && w.defined() ? dist::copy_to_tp(w, *tp_) : w; };
   auto replicated = [&](const Linear& l) {
-    return kv_split ? l(x) : l.with_adapter(at::linear(x, shared(l.weight), shared(l.bias)), x);
+    if (kv_split) return l(x);
+    // An NF4 weight is frozen: only its bias may need the sum.
+    return l.with_adapter(l.nf4 ? nf4_linear(x, *l.nf4, shared(l.bias)) : at::linear(x, shared(l.weight), shared(l.bias)), x);
   };
   at::Tensor q = b.q(x).view({B, T, nh, D});
   at::Tensor k = replicated(b.k).view({B, T, nkv, D});
@@ -261,7 +264,7 @@ at::Tensor Transformer::row_parallel(const Linear& l, const at::Tensor& x) const
   if (!tp_) return l(x);
   // Partial sums over this rank's input columns; the bias is added once, after the reduction, and
   // a LoRA adapter after that (its A is split like the weight and reduces its own partial A·x).
-  at::Tensor y = dist::reduce_from_tp(at::linear(x, l.weight), *tp_);
+  at::Tensor y = dist::reduce_from_tp(l.nf4 ? nf4_linear(x, *l.nf4) : at::linear(x, l.weight), *tp_);
   return l.with_adapter(l.bias.defined() ? y + l.bias : y, x);
 }
 
