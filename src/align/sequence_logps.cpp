@@ -40,7 +40,9 @@ data::Batch trim_padding(const data::Batch& b) {
 RowLogps row_logps(const model::Transformer& m, const data::Batch& padded, bool all_tokens) {
   const data::Batch b = trim_padding(padded);
   const at::Tensor ids = batch_tensor(b.ids, b);
-  const at::Tensor h = m.hidden(ids, padded_inputs(b));
+  model::ForwardInputs in = padded_inputs(b);
+  in.sparse_embedding_grad = true;  // a tied head gets its gradient from lm_loss below
+  const at::Tensor h = m.hidden(ids, in);
   const at::Tensor labels = model::shift_labels(batch_tensor(b.labels, b));  // [R, T]: the token each position predicts
   at::Tensor all_labels;
   if (all_tokens) {  // every real next token: labels = ids where attention_mask is 1

@@ -74,7 +74,12 @@ struct FusedLmLoss : public torch::autograd::Function<FusedLmLoss> {
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
     const at::Tensor g = grad_out[0];
+    TORCH_CHECK(!ctx->saved_data["grad_w"].isNone(), "the fused LM loss was differentiated twice (retain_graph is not supported)");
+    // Handed over rather than shared, so autograd may add the other gradients of the same weight
+    // (a tied embedding's rows) into it in place.
     at::Tensor gh = ctx->saved_data["grad_h"].toTensor(), gw = ctx->saved_data["grad_w"].toTensor();
+    ctx->saved_data["grad_h"] = c10::IValue();
+    ctx->saved_data["grad_w"] = c10::IValue();
     // The loss is usually the root of backward (g == 1): no need for another pass over [V, H].
     auto scaled = [&](const at::Tensor& t) {
       return !t.defined() ? t : g.item<double>() == 1.0 ? t : t * g.to(t.scalar_type());

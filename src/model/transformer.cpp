@@ -294,7 +294,8 @@ at::Tensor Transformer::hidden(const at::Tensor& ids, const ForwardInputs& in) c
                                                : static_cast<double>(std::numeric_limits<float>::lowest());
   at::Tensor mask = at::zeros(allowed.sizes(), at::TensorOptions().dtype(dtype_)).masked_fill(allowed.logical_not(), neg);
 
-  at::Tensor x = tp_ ? dist::vocab_parallel_embedding(ids, embed_, vocab_start(), *tp_) : at::embedding(embed_, ids);
+  at::Tensor x = tp_ ? dist::vocab_parallel_embedding(ids, embed_, vocab_start(), *tp_)
+                     : at::embedding(embed_, ids, /*padding_idx=*/-1, /*scale_grad_by_freq=*/false, in.sparse_embedding_grad && tied());
   if (in.neftune_alpha > 0) x = add_neftune_noise(x, in.neftune_alpha);
   const bool recompute = checkpointing_ && at::GradMode::is_enabled();
   for (std::size_t i = 0; i < blocks_.size(); ++i)
@@ -337,7 +338,9 @@ at::Tensor Transformer::last_logits(const at::Tensor& ids, const ForwardInputs& 
 }
 
 at::Tensor Transformer::loss(const at::Tensor& ids, const at::Tensor& labels, const ForwardInputs& in, double normalizer) const {
-  at::Tensor h = hidden(ids, in);
+  ForwardInputs with_head = in;
+  with_head.sparse_embedding_grad = true;  // the tied head's gradient comes from lm_loss below
+  at::Tensor h = hidden(ids, with_head);
   h = h.reshape({-1, h.size(-1)});
   if (tp_) h = dist::copy_to_tp(h, *tp_);
   const at::Tensor y = shift_labels(labels).reshape({-1});

@@ -49,6 +49,11 @@ struct ForwardInputs {
   // Generation: the keys/values of the positions before `ids` are read from (and those of `ids`
   // appended to) the cache; attention_mask then covers past and new positions [B, past + T].
   KvCache* cache = nullptr;
+  // The embedding's gradient as its looked-up rows only (sparse). Only when a tied LM head gets a
+  // dense gradient in the same backward pass (loss() and align/sequence_logps set it): autograd
+  // then adds the rows into that gradient in place, instead of zero-filling and adding a [V, H]
+  // one. Alone, the sparse gradient would become the weight's .grad. Ignored under tp.
+  bool sparse_embedding_grad = false;
 };
 
 class Transformer {

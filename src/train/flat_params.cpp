@@ -17,6 +17,7 @@ FlatParams::FlatParams(model::NamedTensors params, const std::vector<int>& split
   const std::int64_t padded = (numel_ + m - 1) / m * m;
   master = at::zeros({padded}, at::kFloat);
   grad = at::zeros({padded}, at::kFloat);
+  fresh_.assign(params_.size(), false);
   at::NoGradGuard no_grad;
   for (std::size_t i = 0; i < params_.size(); ++i) {
     at::Tensor& p = params_[i].second;
@@ -41,19 +42,38 @@ bool FlatParams::is_view(std::size_t i) const {
 
 void FlatParams::collect_grads() {
   at::NoGradGuard no_grad;
+  constexpr std::int64_t kChunk = 1 << 20;  // the widened temporary stays in cache
   for (std::size_t i = 0; i < params_.size(); ++i) {
     if (is_view(i)) continue;
     at::Tensor& p = params_[i].second;
-    if (!p.grad().defined()) continue;
-    grad.narrow(0, segments_[i].offset, segments_[i].numel).add_(p.grad().reshape({-1}).to(at::kFloat));
+    at::Tensor g = grad.narrow(0, segments_[i].offset, segments_[i].numel);
+    if (!p.grad().defined()) {
+      if (fresh_[i]) g.zero_();
+    } else if (fresh_[i]) {  // the first gradient of the step: widened straight into place
+      g.copy_(p.grad().reshape({-1}));
+    } else {
+      const at::Tensor pg = p.grad().reshape({-1});
+      for (std::int64_t c = 0; c < g.numel(); c += kChunk) {
+        const std::int64_t n = std::min(kChunk, g.numel() - c);
+        g.narrow(0, c, n).add_(pg.narrow(0, c, n));
+      }
+    }
+    fresh_[i] = false;
     p.mutable_grad() = at::Tensor();
   }
 }
 
 void FlatParams::zero_grads() {
-  grad.zero_();
-  for (std::size_t i = 0; i < params_.size(); ++i)
-    if (!is_view(i)) params_[i].second.mutable_grad() = at::Tensor();
+  // Views accumulate in place and start from zero; the others are written by their first
+  // collect_grads of the step (no pass over the whole vector).
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    if (is_view(i)) {
+      grad.narrow(0, segments_[i].offset, segments_[i].numel).zero_();
+    } else {
+      params_[i].second.mutable_grad() = at::Tensor();
+      fresh_[i] = true;
+    }
+  }
 }
 
 void FlatParams::publish() {

@@ -41,6 +41,8 @@ class FlatParams {
 
   // After a micro-batch's backward: adds the gradients of non-view parameters into `grad`.
   void collect_grads();
+  // Before a step's first micro-batch. Segments of non-view parameters are stale until the first
+  // collect_grads after it: call that after every backward, as the trainer does.
   void zero_grads();
   // After the optimizer step: master -> the non-view (lower precision) parameters.
   void publish();
@@ -50,6 +52,7 @@ class FlatParams {
 
   model::NamedTensors params_;
   std::vector<FlatSegment> segments_;
+  std::vector<bool> fresh_;  // non-view parameter i has had no collect_grads since zero_grads
   std::int64_t numel_ = 0;
 };
 

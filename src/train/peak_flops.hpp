@@ -1,4 +1,4 @@
-// The FLOP/s ceiling MFU is reported against: the best of a few 2048^3 matmuls in the precision in
+// The FLOP/s ceiling MFU is reported against: the best of several 2048^3 matmuls in the precision in
 // use, run on every rank at once (so ranks sharing cores share the ceiling) and summed over the
 // world. Measured once per machine shape and cached in $XDG_CACHE_HOME/medgpt (or ~/.cache/medgpt).
 #pragma once

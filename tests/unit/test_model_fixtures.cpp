@@ -174,6 +174,42 @@ TEST(GradientCheckpointing, SameLossAndGradientsAsPlainBackward) {
   }
 }
 
+TEST(TiedEmbedding, FusedLossGradientEqualsAutogradThroughTheLogits) {
+  // A tied model: loss() hands the embedding's gradient over as sparse rows, added into the LM
+  // head's dense gradient. The weight's gradient must equal plain autograd through logits() and
+  // cross-entropy (dense embedding gradient), and stay a dense tensor.
+  const std::string dir = std::string(MEDGPT_FIXTURES_DIR) + "/hf-tiny/tiny_qwen2/model";
+  model::ModelConfig config = model::ModelConfig::load(dir);
+  config.tie_word_embeddings = true;
+  config.raw["tie_word_embeddings"] = true;
+  const at::Tensor ids = at::tensor({1, 21, 55, 103, 165, 241, 331, 435, 553, 685, 21, 21}, at::kLong).view({2, 6});
+  at::Tensor labels = ids.clone();
+  labels.index_put_({1, 2}, model::kIgnoreIndex);
+  for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+    SCOPED_TRACE(c10::toString(dtype));
+    model::Transformer fused(config, dtype), plain(config, dtype);
+    fused.init_random(3);
+    plain.init_random(3);
+    fused.set_requires_grad(true);
+    plain.set_requires_grad(true);
+    at::Tensor a = fused.loss(ids, labels);
+    const at::Tensor logits = plain.logits(ids).to(at::kFloat);
+    const at::Tensor y = model::shift_labels(labels);
+    at::Tensor b = at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}), y.reshape({-1}), {}, at::Reduction::Mean, model::kIgnoreIndex);
+    EXPECT_NEAR(a.item<double>(), b.item<double>(), dtype == at::kFloat ? 1e-6 : 1e-3);
+    a.backward();
+    b.backward();
+    const at::Tensor ga = fused.named_parameters()[0].second.grad(), gb = plain.named_parameters()[0].second.grad();
+    ASSERT_EQ(fused.named_parameters()[0].first, "model.embed_tokens.weight");
+    ASSERT_TRUE(ga.defined());
+    EXPECT_EQ(ga.layout(), at::kStrided);
+    const double scale = gb.abs().max().item<double>();
+    EXPECT_LE((ga.to(at::kFloat) - gb.to(at::kFloat)).abs().max().item<double>(), (dtype == at::kFloat ? 1e-5 : 2e-2) * scale);
+    // The rows looked up (e.g. id 21, three times) carry both the head's and the embedding's part.
+    EXPECT_GT(ga[21].abs().sum().item<double>(), 0.0);
+  }
+}
+
 TEST(ResizeVocab, NewRowsAreTheMeanOldRowsUnchanged) {
   const std::string dir = std::string(MEDGPT_FIXTURES_DIR) + "/hf-tiny/tiny_qwen2/model";
   model::Transformer m = model::Transformer::from_pretrained(dir, at::kFloat);

@@ -112,6 +112,34 @@ TEST(FlatParams, Fp32ParametersAreViewsAndBf16AreCopies) {
   EXPECT_EQ(b.named_parameters()[3].second.view({-1})[0].item<float>(), 0.5f);
 }
 
+TEST(FlatParams, EachStepStartsFromZeroForCopiesAndViews) {
+  // A bf16 copy (written by its first collect_grads of the step), an fp32 view (zeroed by
+  // zero_grads), and a copy that gets no gradient in the second step (then zero, not stale).
+  at::Tensor a = at::zeros({3 << 20}, at::kBFloat16).requires_grad_(true);  // spans several add_ chunks
+  at::Tensor v = at::zeros({5}, at::kFloat).requires_grad_(true);
+  at::Tensor u = at::zeros({4}, at::kBFloat16).requires_grad_(true);
+  train::FlatParams flat({{"a", a}, {"v", v}, {"u", u}}, {-1, -1, -1}, 1);
+  auto micro_batch = [&](double k, bool with_u) {
+    at::Tensor loss = (a.to(at::kFloat) * k).sum() + (v * k).sum();
+    if (with_u) loss = loss + (u.to(at::kFloat) * k).sum();
+    loss.backward();
+    flat.collect_grads();
+  };
+  auto seg = [&](int i) { return flat.grad.narrow(0, flat.segments()[i].offset, flat.segments()[i].numel); };
+  flat.zero_grads();
+  micro_batch(1.0, true);
+  micro_batch(2.0, true);
+  EXPECT_TRUE(seg(0).eq(3.0).all().item<bool>());
+  EXPECT_TRUE(seg(1).eq(3.0).all().item<bool>());
+  EXPECT_TRUE(seg(2).eq(3.0).all().item<bool>());
+  flat.zero_grads();
+  micro_batch(0.5, false);
+  micro_batch(0.25, false);
+  EXPECT_TRUE(seg(0).eq(0.75).all().item<bool>());
+  EXPECT_TRUE(seg(1).eq(0.75).all().item<bool>());
+  EXPECT_TRUE(seg(2).eq(0.0).all().item<bool>());
+}
+
 TEST(Schedule, MatchesTransformersFormulas) {
   // W = 2, T = 10.
   train::Schedule s{"linear", 2, 10, 0.0};
