@@ -12,6 +12,7 @@
 #include "model/lm_loss.hpp"
 #include "model/lora.hpp"
 #include "model/nf4.hpp"
+#include "model/rms_norm.hpp"
 #include "model/rope.hpp"
 #include "model/tp_plan.hpp"
 #include "util/error.hpp"
@@ -211,9 +212,7 @@ void Transformer::set_requires_grad(bool on) {
 
 at::Tensor Transformer::rms_norm(const at::Tensor& x, const at::Tensor& weight) const {
   // fp32 statistics, cast back to the input dtype before the weight (as transformers does).
-  at::Tensor xf = x.to(at::kFloat);
-  at::Tensor y = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + config_.rms_norm_eps);
-  return weight * y.to(x.scalar_type());
+  return model::rms_norm(x, weight, config_.rms_norm_eps);
 }
 
 at::Tensor Transformer::attention(const Block& b, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,

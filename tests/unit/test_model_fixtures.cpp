@@ -6,6 +6,7 @@
 #include <map>
 
 #include "model/lm_loss.hpp"
+#include "model/rms_norm.hpp"
 #include "model/rope.hpp"
 #include "model/safetensors.hpp"
 #include "model/transformer.hpp"
@@ -171,6 +172,33 @@ TEST(GradientCheckpointing, SameLossAndGradientsAsPlainBackward) {
     SCOPED_TRACE(pa[i].first);
     ASSERT_TRUE(pb[i].second.grad().defined());
     EXPECT_LE((pa[i].second.grad() - pb[i].second.grad()).abs().max().item<double>(), 1e-6);
+  }
+}
+
+TEST(RmsNorm, HandWrittenBackwardEqualsAutogradOfTransformersFormula) {
+  // y = w * (x_f32 * rsqrt(mean(x_f32^2) + eps)).to(dtype), differentiated by autograd, against
+  // model::rms_norm's own backward; x and w both trainable, then x alone (a frozen norm).
+  for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+    SCOPED_TRACE(c10::toString(dtype));
+    const double eps = 1e-6, tol = dtype == at::kFloat ? 1e-6 : 1e-2;
+    const at::Tensor x0 = (at::randn({3, 5, 64}) * 3).to(dtype), w0 = (at::rand({64}) + 0.5).to(dtype), gy = at::randn({3, 5, 64}).to(dtype);
+    for (bool train_w : {true, false}) {
+      at::Tensor x1 = x0.clone().requires_grad_(true), w1 = w0.clone().requires_grad_(train_w);
+      at::Tensor x2 = x0.clone().requires_grad_(true), w2 = w0.clone().requires_grad_(train_w);
+      const at::Tensor xf = x2.to(at::kFloat);
+      const at::Tensor want = w2 * (xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps)).to(dtype);
+      const at::Tensor got = model::rms_norm(x1, w1, eps);
+      EXPECT_TRUE(at::equal(got, want));
+      got.backward(gy);
+      want.backward(gy);
+      auto rel = [](const at::Tensor& a, const at::Tensor& b) {
+        return (a.to(at::kFloat) - b.to(at::kFloat)).abs().max().item<double>() / b.to(at::kFloat).abs().max().item<double>();
+      };
+      EXPECT_LE(rel(x1.grad(), x2.grad()), tol);
+      EXPECT_EQ(w1.grad().defined(), train_w);
+      if (train_w) EXPECT_LE(rel(w1.grad(), w2.grad()), tol);
+      EXPECT_TRUE(at::equal(x1, x0));  // the input is not modified (fp32 to() aliases it)
+    }
   }
 }
 
