@@ -47,7 +47,9 @@ TEST(Loader, PacksWholeSamplesWithSegmentsPositionsAndLabels) {
       }
       const std::int64_t sample = b.ids[i] / 100, pos = b.ids[i] % 100;
       EXPECT_EQ(b.positions[i], pos);  // positions restart in every sample
-      if (pos == 0) EXPECT_EQ(b.segment_ids[i], ++last_segment);
+      if (pos == 0) {
+        EXPECT_EQ(b.segment_ids[i], ++last_segment);
+      }
       EXPECT_EQ(b.labels[i], pos >= 1 ? b.ids[i] : -100) << "sample " << sample;
     }
   }

@@ -196,7 +196,9 @@ TEST(RmsNorm, HandWrittenBackwardEqualsAutogradOfTransformersFormula) {
       };
       EXPECT_LE(rel(x1.grad(), x2.grad()), tol);
       EXPECT_EQ(w1.grad().defined(), train_w);
-      if (train_w) EXPECT_LE(rel(w1.grad(), w2.grad()), tol);
+      if (train_w) {
+        EXPECT_LE(rel(w1.grad(), w2.grad()), tol);
+      }
       EXPECT_TRUE(at::equal(x1, x0));  // the input is not modified (fp32 to() aliases it)
     }
   }
