@@ -61,8 +61,7 @@ int run_score(const po::variables_map& vm) {
       where.push_back(at);
     });
   const data::TokenArrays rows = data::pair_rows(columns);  // 2i: prompt + chosen, 2i+1: prompt + rejected
-  std::size_t longest = 0;
-  for (std::size_t i = 0; i < rows.size(); ++i) longest = std::max<std::size_t>(longest, rows.offsets[i + 1] - rows.offsets[i]);
+  const std::size_t longest = rows.longest();
   for (std::uint32_t t : rows.tokens)
     if (static_cast<std::int64_t>(t) >= config.vocab_size)
       util::fail(dir, "the tokenizer gives id " + std::to_string(t) + " beyond the model's vocabulary of " + std::to_string(config.vocab_size),

@@ -276,8 +276,7 @@ void prepare_corpus(dist::Comm& world, const PrepareOptions& o, const std::vecto
   phases.mark("split");
   data::CorpusInfo info = corpus_info(o, tok, tmpl, files);
   phases.mark("sha256");
-  std::size_t max_len = 0;
-  for (std::size_t i = 0; i < all.size(); ++i) max_len = std::max<std::size_t>(max_len, all.offsets[i + 1] - all.offsets[i]);
+  const std::size_t max_len = all.longest();
   info.counts = {{"records", records}, {"samples_train", train.size()}, {"samples_valid", valid.size()},
                  {"tokens_train", train.tokens.size()}, {"tokens_valid", valid.tokens.size()}, {"skipped", skipped},
                  {"truncated", truncated}, {"dropped_no_labels", empty}, {"max_length", max_len}};

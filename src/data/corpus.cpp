@@ -1,5 +1,6 @@
 #include "data/corpus.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -8,6 +9,12 @@
 #include "util/mapped_file.hpp"
 
 namespace medgpt::data {
+
+std::size_t TokenArrays::longest() const {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < size(); ++i) n = std::max<std::size_t>(n, offsets[i + 1] - offsets[i]);
+  return n;
+}
 
 void TokenArrays::append(const std::vector<std::int32_t>& ids, const std::vector<std::uint8_t>& mask) {
   tokens.append(ids.begin(), ids.end());

@@ -34,6 +34,7 @@ struct TokenArrays {
   std::vector<double> ref_logps;
 
   std::size_t size() const { return offsets.size() - 1; }
+  std::size_t longest() const;  // tokens in the longest sample (0 when empty)
   void append(const std::vector<std::int32_t>& ids, const std::vector<std::uint8_t>& mask = {});
   void append_from(const TokenArrays& other, std::size_t sample);
 };

@@ -81,9 +81,8 @@ struct FusedLmLoss : public torch::autograd::Function<FusedLmLoss> {
     ctx->saved_data["grad_h"] = c10::IValue();
     ctx->saved_data["grad_w"] = c10::IValue();
     // The loss is usually the root of backward (g == 1): no need for another pass over [V, H].
-    auto scaled = [&](const at::Tensor& t) {
-      return !t.defined() ? t : g.item<double>() == 1.0 ? t : t * g.to(t.scalar_type());
-    };
+    const bool unit = g.item<double>() == 1.0;
+    auto scaled = [&](const at::Tensor& t) { return !t.defined() || unit ? t : t * g.to(t.scalar_type()); };
     return {scaled(gh), scaled(gw),
             at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }

@@ -1,6 +1,5 @@
 #include "model/rms_norm.hpp"
 
-#include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 namespace medgpt::model {
@@ -41,12 +40,6 @@ struct RmsNorm : public torch::autograd::Function<RmsNorm> {
 
 }  // namespace
 
-at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
-  if (!at::GradMode::is_enabled() || !(x.requires_grad() || weight.requires_grad())) {
-    const at::Tensor xf = x.to(at::kFloat);
-    return weight * (xf * inverse_rms(xf, eps)).to(x.scalar_type());
-  }
-  return RmsNorm::apply(x, weight, eps);
-}
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) { return RmsNorm::apply(x, weight, eps); }
 
 }  // namespace medgpt::model
