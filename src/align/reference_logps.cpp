@@ -1,11 +1,13 @@
 #include "align/reference_logps.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <utility>
 #include <vector>
 
 #include "align/sequence_logps.hpp"
 #include "data/loader.hpp"
+#include "dist/agreement.hpp"
 #include "util/h5.hpp"
 #include "util/json.hpp"
 #include "util/log.hpp"
@@ -18,14 +20,26 @@ using Splits = std::vector<std::pair<std::string, data::TokenArrays*>>;  // ("" 
 
 std::string dataset(const std::string& split) { return split.empty() ? "ref_logps" : split + "/ref_logps"; }
 
-bool read_cache(const std::string& cache, const Splits& splits) {
-  if (!util::file_exists(cache)) return false;
-  const util::H5File f = util::H5File::open(cache);
-  for (const auto& [split, rows] : splits)
-    if (!f.has(dataset(split)) || f.dims(dataset(split)) != std::vector<std::uint64_t>{rows->size()}) return false;
+// Rank 0 reads the cache and broadcasts the values, so every rank takes the same path (read or
+// compute, with its allreduce) whatever its view of the filesystem.
+bool read_cache(const std::string& cache, const Splits& splits, dist::Comm& dp) {
+  const bool usable = dist::root_decides(dp, [&] {
+    if (!util::file_exists(cache)) return false;
+    const util::H5File f = util::H5File::open(cache);
+    for (const auto& [split, rows] : splits)
+      if (!f.has(dataset(split)) || f.dims(dataset(split)) != std::vector<std::uint64_t>{rows->size()}) return false;
+    for (const auto& [split, rows] : splits) {
+      rows->ref_logps.resize(rows->size());
+      f.read(dataset(split), H5T_NATIVE_DOUBLE, rows->ref_logps.data());
+    }
+    return true;
+  });
+  if (!usable) return false;
   for (const auto& [split, rows] : splits) {
-    rows->ref_logps.resize(rows->size());
-    f.read(dataset(split), H5T_NATIVE_DOUBLE, rows->ref_logps.data());
+    at::Tensor values = at::empty({static_cast<std::int64_t>(rows->size())}, at::kDouble);
+    if (dp.rank() == 0) std::copy(rows->ref_logps.begin(), rows->ref_logps.end(), values.data_ptr<double>());
+    dp.broadcast(values, 0);
+    rows->ref_logps.assign(values.data_ptr<double>(), values.data_ptr<double>() + values.numel());
   }
   return true;
 }
@@ -65,7 +79,7 @@ void attach_reference_logps(const std::string& cache, data::TokenArrays& train, 
   if (valid && valid->size() > 0) splits.emplace_back("valid", valid);
   std::size_t total = 0;
   for (const auto& [split, rows] : splits) total += rows->size();
-  if (read_cache(cache, splits)) {
+  if (read_cache(cache, splits, dp)) {
     util::log("dpo: reference log-probs of " + std::to_string(total) + " rows from " + cache);
     return;
   }

@@ -68,10 +68,8 @@ RowLogps row_logps(const model::Transformer& m, const data::Batch& padded, bool 
 RowLogps reference_row_logps(model::Transformer& policy, const model::Transformer* reference, const data::Batch& b) {
   at::NoGradGuard no_grad;
   if (reference) return row_logps(*reference, b);
-  model::set_lora_enabled(policy, false);
-  RowLogps r = row_logps(policy, b);
-  model::set_lora_enabled(policy, true);
-  return r;
+  const model::AdaptersDisabled base_only(policy);
+  return row_logps(policy, b);
 }
 
 PairLogps pair_logps(const RowLogps& r) {

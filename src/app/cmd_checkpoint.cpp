@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "app/bounded_value.hpp"
 #include "app/command.hpp"
 #include "model/checkpoint.hpp"
 #include "model/config.hpp"
@@ -84,7 +85,7 @@ void register_checkpoint_commands(std::vector<Command>& out) {
                    d.add_options()
                        ("model", po::value<std::string>(), "Hugging Face model folder (config.json + *.safetensors) (required)")
                        ("output", po::value<std::string>(), "new checkpoint folder (required)")
-                       ("tp", po::value<int>()->default_value(1), "tensor-parallel shards to write")
+                       ("tp", at_least(1)->default_value(1), "tensor-parallel shards to write")
                        ("dtype", po::value<std::string>()->default_value("keep"), "keep, bf16 or fp32");
                  },
                  run_import});
@@ -94,7 +95,7 @@ void register_checkpoint_commands(std::vector<Command>& out) {
                        ("checkpoint", po::value<std::string>(), "checkpoint folder (with COMMITTED) (required)")
                        ("output", po::value<std::string>(), "output Hugging Face folder (required)")
                        ("dtype", po::value<std::string>()->default_value("keep"), "keep, bf16 or fp32")
-                       ("max-shard-size", po::value<std::int64_t>()->default_value(5'000'000'000),
+                       ("max-shard-size", at_least<std::int64_t>(1)->default_value(5'000'000'000),
                         "bytes per safetensors shard (huggingface_hub's default: 5 GB)");
                  },
                  run_export});

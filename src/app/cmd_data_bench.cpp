@@ -10,6 +10,7 @@
 #include <random>
 #include <string>
 
+#include "app/bounded_value.hpp"
 #include "app/command.hpp"
 #include "data/corpus.hpp"
 #include "data/loader.hpp"
@@ -92,18 +93,18 @@ void register_data_bench_commands(std::vector<Command>& out) {
                  [](po::options_description& d) {
                    d.add_options()
                        ("output", po::value<std::string>(), "corpus .h5 to write (required)")
-                       ("gb", po::value<double>()->default_value(2.0), "size of the token column in GB")
+                       ("gb", positive()->default_value(2.0), "size of the token column in GB")
                        ("vocab", po::value<std::uint32_t>()->default_value(8000), "token ids drawn from [0, vocab)")
-                       ("block-size", po::value<std::size_t>()->default_value(1024), "tokens per training block")
-                       ("seed", po::value<std::uint64_t>()->default_value(1), "random seed");
+                       ("block-size", at_least<std::size_t>(1)->default_value(1024), "tokens per training block")
+                       ("seed", non_negative<std::uint64_t>()->default_value(1), "random seed");
                  },
                  run_synth});
   out.push_back({"data bench-loader", "batches/s, tokens/s and peak memory of the training loader on a pt corpus",
                  [](po::options_description& d) {
                    d.add_options()
                        ("corpus", po::value<std::string>(), "pt corpus .h5 (required)")
-                       ("rows", po::value<std::size_t>()->default_value(8), "rows per batch")
-                       ("batches", po::value<std::size_t>()->default_value(20000), "batches to serve");
+                       ("rows", at_least<std::size_t>(1)->default_value(8), "rows per batch")
+                       ("batches", at_least<std::size_t>(1)->default_value(20000), "batches to serve");
                  },
                  run_bench_loader});
 }

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "app/bounded_value.hpp"
 #include "app/command.hpp"
 #include "data/corpus.hpp"
 #include "data/tokenizer/tokenizer.hpp"
@@ -121,7 +122,7 @@ void register_data_commands(std::vector<Command>& out) {
                    d.add_options()
                        ("input", po::value<std::string>(), "corpus .h5 from medgpt prepare (required)")
                        ("tokenizer", po::value<std::string>(), "tokenizer to decode samples with (the one used by prepare)")
-                       ("sample", po::value<int>()->default_value(2), "samples to decode");
+                       ("sample", non_negative<int>()->default_value(2), "samples to decode");
                  },
                  run_inspect});
 }

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "app/bounded_value.hpp"
 #include "app/command.hpp"
 #include "app/generation_setup.hpp"
 #include "data/chat_template.hpp"
@@ -139,7 +140,7 @@ void register_generate_command(std::vector<Command>& out) {
                    d.add_options()
                        ("input", po::value<std::string>(), "JSONL prompts (required)")
                        ("output", po::value<std::string>(), "JSONL answers (required)")
-                       ("batch-size", po::value<std::int64_t>()->default_value(8), "prompts generated together");
+                       ("batch-size", at_least<std::int64_t>(1)->default_value(8), "prompts generated together");
                    add_generation_options(d);
                  },
                  run_generate});

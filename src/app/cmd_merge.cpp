@@ -13,6 +13,7 @@
 #include <fstream>
 #include <regex>
 
+#include "app/bounded_value.hpp"
 #include "app/command.hpp"
 #include "model/checkpoint.hpp"
 #include "model/lora.hpp"
@@ -186,7 +187,7 @@ void register_lora_commands(std::vector<Command>& out) {
                  [](po::options_description& d) {
                    d.add_options()
                        ("model", po::value<std::string>(), "folder (or config.json) giving the shape; default Qwen2.5-0.5B's")
-                       ("lora-rank", po::value<std::int64_t>()->default_value(8), "rank of the LoRA adapters on every linear layer in the QLoRA row (0: no row)");
+                       ("lora-rank", non_negative<std::int64_t>()->default_value(8), "rank of the LoRA adapters on every linear layer in the QLoRA row (0: no row)");
                  },
                  run_memory});
 }

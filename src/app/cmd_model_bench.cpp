@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "app/bounded_value.hpp"
 #include "app/command.hpp"
 #include "model/kv_cache.hpp"
 #include "model/transformer.hpp"
@@ -104,9 +105,9 @@ void register_model_bench(std::vector<Command>& out) {
                    d.add_options()
                        ("config-json", po::value<std::string>(), "HF config.json of the model shape (required)")
                        ("dtype", po::value<std::string>()->default_value("fp32"), "fp32 or bf16")
-                       ("batch", po::value<std::int64_t>()->default_value(1), "sequences generated together")
-                       ("prompt-len", po::value<std::int64_t>()->default_value(128), "prompt tokens (prefill)")
-                       ("new-tokens", po::value<std::int64_t>()->default_value(64), "decode steps");
+                       ("batch", at_least<std::int64_t>(1)->default_value(1), "sequences generated together")
+                       ("prompt-len", at_least<std::int64_t>(1)->default_value(128), "prompt tokens (prefill)")
+                       ("new-tokens", at_least<std::int64_t>(1)->default_value(64), "decode steps");
                  },
                  run_generate_bench});
   out.push_back({"model bench", "forward+backward tokens/s and MFU of a random model against this machine's matmul ceiling",
@@ -114,9 +115,9 @@ void register_model_bench(std::vector<Command>& out) {
                    d.add_options()
                        ("config-json", po::value<std::string>(), "HF config.json of the model shape (e.g. inputs/models/bench-30m.json) (required)")
                        ("dtype", po::value<std::string>()->default_value("fp32"), "fp32 or bf16 (weights and compute)")
-                       ("seq-len", po::value<std::int64_t>()->default_value(512), "tokens per sequence")
-                       ("batch", po::value<std::int64_t>()->default_value(1), "sequences per step")
-                       ("steps", po::value<int>()->default_value(3), "timed steps (best reported) after one warm-up")
+                       ("seq-len", at_least<std::int64_t>(1)->default_value(512), "tokens per sequence")
+                       ("batch", at_least<std::int64_t>(1)->default_value(1), "sequences per step")
+                       ("steps", at_least(1)->default_value(3), "timed steps (best reported) after one warm-up")
                        ("profile", po::value<std::string>(), "write one more step's operator trace here (chrome://tracing JSON)");
                  },
                  run_model_bench});

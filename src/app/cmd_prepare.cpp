@@ -1,4 +1,5 @@
 // `medgpt prepare`: raw files -> tokenized HDF5 corpus, MPI-parallel (app/prepare_corpus.hpp).
+#include "app/bounded_value.hpp"
 #include "app/command.hpp"
 #include "app/prepare_corpus.hpp"
 #include "dist/grid.hpp"
@@ -40,14 +41,14 @@ void register_prepare_command(std::vector<Command>& out) {
                        ("tokenizer", po::value<std::string>(), "tokenizer.json or a model folder (required)")
                        ("template", po::value<std::string>()->default_value("qwen"), "chat template for sft/pref/kto/prompt (see src/data/chat_template_table.cpp)")
                        ("output", po::value<std::string>(), "output corpus .h5 (required)")
-                       ("max-length", po::value<std::size_t>()->default_value(512), "sft: tokens per sample (MedicalGPT's model_max_length); pref/kto: prompt + response; 0 = no limit")
-                       ("max-prompt-length", po::value<std::size_t>()->default_value(0), "pref/kto/prompt: prompt tokens kept (the end); 0 = no limit")
-                       ("block-size", po::value<std::size_t>()->default_value(1024), "pt: tokens per block")
+                       ("max-length", non_negative<std::size_t>()->default_value(512), "sft: tokens per sample (MedicalGPT's model_max_length); pref/kto: prompt + response; 0 = no limit")
+                       ("max-prompt-length", non_negative<std::size_t>()->default_value(0), "pref/kto/prompt: prompt tokens kept (the end); 0 = no limit")
+                       ("block-size", at_least<std::size_t>(1)->default_value(1024), "pt: tokens per block")
                        ("pt.doc_sep", po::value<std::string>()->default_value("line"), "pt .txt documents: line (one per line) or blank (blank-line separated)")
                        ("pt.drop_tail", po::value<bool>()->default_value(false)->implicit_value(true), "pt: drop the last, shorter block")
                        ("train-on-inputs", po::value<bool>()->default_value(false)->implicit_value(true), "sft: loss on every token, not only the answers")
                        ("validation-split", po::value<std::string>()->default_value("0"), "held-out samples: a fraction (0.01) or a count (200)")
-                       ("seed", po::value<std::uint64_t>()->default_value(42), "seed of the validation split")
+                       ("seed", non_negative<std::uint64_t>()->default_value(42), "seed of the validation split")
                        ("skip-bad-records", po::value<bool>()->default_value(false)->implicit_value(true), "skip bad records (reported) instead of stopping");
                  },
                  run_prepare});

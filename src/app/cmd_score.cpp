@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "align/reward.hpp"
+#include "app/bounded_value.hpp"
 #include "app/command.hpp"
 #include "data/chat_template.hpp"
 #include "data/loader.hpp"
@@ -113,9 +114,9 @@ void register_score_command(std::vector<Command>& out) {
                        ("output", po::value<std::string>(), "JSONL output (default: stdout)")
                        ("tokenizer", po::value<std::string>(), "tokenizer folder (default: --model)")
                        ("template", po::value<std::string>()->default_value("qwen"), "chat template (as the rm stage was trained)")
-                       ("max-length", po::value<std::size_t>()->default_value(1024), "prompt + answer tokens (answers cut to fit)")
-                       ("max-prompt-length", po::value<std::size_t>()->default_value(0), "prompt tokens kept (the end); 0 = no limit")
-                       ("batch-size", po::value<std::size_t>()->default_value(8), "pairs per forward pass")
+                       ("max-length", at_least<std::size_t>(1)->default_value(1024), "prompt + answer tokens (answers cut to fit)")
+                       ("max-prompt-length", non_negative<std::size_t>()->default_value(0), "prompt tokens kept (the end); 0 = no limit")
+                       ("batch-size", at_least<std::size_t>(1)->default_value(8), "pairs per forward pass")
                        ("dtype", po::value<std::string>()->default_value("fp32"), "fp32 or bf16");
                  },
                  run_score});

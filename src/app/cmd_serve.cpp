@@ -6,13 +6,17 @@
 // sends can crash the server.
 #include <httplib.h>
 
+#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <thread>
 #include <nlohmann/json.hpp>
 
+#include "app/bounded_value.hpp"
 #include "app/command.hpp"
 #include "app/generation_setup.hpp"
 #include "data/tokenizer/stream_decoder.hpp"
@@ -331,10 +335,10 @@ class Server {
   std::atomic<std::int64_t> next_id_{1};
 };
 
-httplib::Server* g_server = nullptr;
-extern "C" void on_stop(int) {
-  if (g_server) g_server->stop();
-}
+// SIGINT/SIGTERM only set this flag (httplib's stop() is not async-signal-safe); a watcher thread
+// sees it and stops the server.
+volatile std::sig_atomic_t g_stop = 0;
+extern "C" void on_stop(int) { g_stop = 1; }
 
 int run_serve(const po::variables_map& vm) {
   dist::Grid grid(1, 1);
@@ -349,12 +353,25 @@ int run_serve(const po::variables_map& vm) {
   if (port == 0) port = svr.bind_to_any_port(host);
   else if (!svr.bind_to_port(host, port)) port = -1;
   if (port < 0) util::fail("--port", "cannot listen on " + host + ":" + std::to_string(vm["port"].as<int>()), "pick a free port (0: any)");
-  g_server = &svr;
+  g_stop = 0;
   std::signal(SIGINT, on_stop);
   std::signal(SIGTERM, on_stop);
+  std::atomic<bool> done{false};
+  std::thread watcher([&] {
+    while (!done) {
+      if (g_stop && svr.is_running()) {  // a signal before listening began waits for it
+        svr.stop();
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
   std::cerr << "medgpt: serving on http://" << host << ":" << port << std::endl;  // tests read the port from here
   svr.listen_after_bind();
-  g_server = nullptr;
+  done = true;
+  watcher.join();
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
   return 0;
 }
 
@@ -366,11 +383,11 @@ void register_serve_command(std::vector<Command>& out) {
                    add_generation_options(d);
                    d.add_options()
                        ("host", po::value<std::string>()->default_value("127.0.0.1"), "address to listen on")
-                       ("port", po::value<int>()->default_value(8000), "port (0: any free port, printed at start)")
+                       ("port", in_range(0, 65535)->default_value(8000), "port (0: any free port, printed at start)")
                        ("api-key", po::value<std::string>(), "require `Authorization: Bearer KEY`")
                        ("model-name", po::value<std::string>(), "the model id reported (default: the model folder's name)")
-                       ("batch-size", po::value<std::int64_t>()->default_value(8), "requests generated together at most")
-                       ("max-body-bytes", po::value<std::int64_t>()->default_value(1 << 20), "larger request bodies get 413");
+                       ("batch-size", at_least<std::int64_t>(1)->default_value(8), "requests generated together at most")
+                       ("max-body-bytes", at_least<std::int64_t>(1)->default_value(1 << 20), "larger request bodies get 413");
                  },
                  run_serve});
 }

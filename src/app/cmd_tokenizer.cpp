@@ -4,6 +4,7 @@
 #include <optional>
 #include <nlohmann/json.hpp>
 
+#include "app/bounded_value.hpp"
 #include "app/command.hpp"
 #include "app/parallel_lines.hpp"
 #include "data/readers/record_line.hpp"
@@ -199,8 +200,8 @@ void register_tokenizer_commands(std::vector<Command>& out) {
                        ("input", po::value<std::vector<std::string>>()->multitoken(),
                         "corpus files or folders (*.txt: a document per line; *.jsonl: \"text\" field) (required)")
                        ("output", po::value<std::string>(), "output folder for tokenizer.json + tokenizer_config.json (required)")
-                       ("vocab-size", po::value<std::size_t>()->default_value(32000), "tokens in all: bytes + merges + special tokens")
-                       ("min-frequency", po::value<std::int64_t>()->default_value(2), "stop when the best pair is rarer than this")
+                       ("vocab-size", at_least<std::size_t>(1)->default_value(32000), "tokens in all: bytes + merges + special tokens")
+                       ("min-frequency", at_least<std::int64_t>(1)->default_value(2), "stop when the best pair is rarer than this")
                        ("special-tokens", po::value<std::vector<std::string>>()->multitoken()->default_value(
                             {"<|endoftext|>", "<|im_start|>", "<|im_end|>"}, "<|endoftext|> <|im_start|> <|im_end|>"),
                         "special tokens, appended after the vocabulary")
@@ -218,7 +219,7 @@ void register_tokenizer_commands(std::vector<Command>& out) {
                        ("add", po::value<std::string>(),
                         "a domain tokenizer (folder or tokenizer.json from `tokenizer train`) or a word list (one term per line) (required)")
                        ("output", po::value<std::string>(), "output folder for the extended tokenizer (required)")
-                       ("max-new-tokens", po::value<std::size_t>()->default_value(0), "cap on tokens taken from a domain tokenizer (0: all)")
+                       ("max-new-tokens", non_negative<std::size_t>()->default_value(0), "cap on tokens taken from a domain tokenizer (0: all)")
                        ("corpus", po::value<std::vector<std::string>>()->multitoken(),
                         "text files to report the token savings on (e.g. inputs/data/medical_corpus.txt)");
                  },

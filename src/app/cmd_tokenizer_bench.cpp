@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "app/bounded_value.hpp"
 #include "app/command.hpp"
 #include "data/text_files.hpp"
 #include "data/tokenizer/tokenizer.hpp"
@@ -61,7 +62,7 @@ void register_tokenizer_bench(std::vector<Command>& out) {
                    d.add_options()
                        ("tokenizer", po::value<std::string>(), "tokenizer.json, or a model folder holding one (required)")
                        ("input", po::value<std::string>(), "corpus: *.txt (a document per line) or *.jsonl (\"text\") (required)")
-                       ("repeats", po::value<int>()->default_value(3), "timed passes; the best is reported");
+                       ("repeats", at_least(1)->default_value(3), "timed passes; the best is reported");
                  },
                  run_bench});
 }

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "align/reference_logps.hpp"
+#include "app/bounded_value.hpp"
 #include "app/command.hpp"
 #include "app/train_stage.hpp"
 #include "app/prepare_corpus.hpp"
@@ -63,7 +64,10 @@ std::string tokenizer_dir_of(const std::string& path) {
 std::string resolve_corpus(dist::Comm& world, const std::vector<std::string>& inputs, PrepareOptions o, const std::string& tok_path,
                            const std::string& template_name, const std::string& out, const std::string& option) {
   if (inputs.size() == 1 && is_corpus(inputs[0])) {
-    if (!util::file_exists(inputs[0])) util::fail(option, inputs[0] + ": no such corpus", "run medgpt prepare, or pass the raw files");
+    dist::root_decides(world, [&] {
+      if (!util::file_exists(inputs[0])) util::fail(option, inputs[0] + ": no such corpus", "run medgpt prepare, or pass the raw files");
+      return true;
+    });
     return inputs[0];
   }
   for (const auto& in : inputs)
@@ -74,7 +78,7 @@ std::string resolve_corpus(dist::Comm& world, const std::vector<std::string>& in
                     std::to_string(o.seed) + "|" + std::to_string(o.train_on_inputs) + "|" + data::to_string(o.doc_sep);
   for (const auto& f : files) key += "|" + fs::path(f).filename().string() + ":" + util::sha256_file(f);
   const std::string path = out + "/data/" + data::to_string(o.kind) + "-" + util::sha256_hex(key).substr(0, 16) + ".h5";
-  if (util::file_exists(path)) {
+  if (dist::root_decides(world, [&] { return util::file_exists(path); })) {
     util::log("data: reusing " + path + " (prepared earlier from the same sources)");
     return path;
   }
@@ -139,9 +143,6 @@ int run_train(const po::variables_map& vm) {
   if (pp != 1) util::fail("--parallel.pp", "pipeline parallelism is not available in medgpt train yet", "use --parallel.pp 1");
   const std::string resume = vm["resume"].as<std::string>();
 
-  if (stage == "pt" && vm["data.block_size"].as<std::size_t>() == 0) util::fail("--data.block_size", "must be positive", "e.g. --data.block_size 1024");
-  if (stage != "pt" && vm["data.max_length"].as<std::size_t>() == 0) util::fail("--data.max_length", "must be positive", "e.g. --data.max_length 1024");
-
   dist::Grid grid(tp, pp);
   dist::Comm& world = grid.world();
   train::TrainerOptions to;
@@ -161,24 +162,29 @@ int run_train(const po::variables_map& vm) {
   to.min_lr_rate = vm["train.min_lr_rate"].as<double>();
   to.max_grad_norm = vm["train.max_grad_norm"].as<double>();
   to.zero = vm["train.zero"].as<int>();
-  to.logging_steps = std::max<std::int64_t>(1, vm["train.logging_steps"].as<std::int64_t>());
+  to.logging_steps = vm["train.logging_steps"].as<std::int64_t>();
   to.eval_steps = vm["train.eval_steps"].as<std::int64_t>();
   to.save_steps = vm["train.save_steps"].as<std::int64_t>();
   to.eval_on_start = flag(vm, "train.eval_on_start");
-  to.max_bad_steps = std::max<std::int64_t>(1, vm["train.max_bad_steps"].as<std::int64_t>());
+  to.max_bad_steps = vm["train.max_bad_steps"].as<std::int64_t>();
   to.seed = vm["train.seed"].as<std::uint64_t>();
   to.peak_flops = vm["train.peak_flops"].as<double>();
   to.compute_dtype = dtype;
   to.preempt_at_step = vm["train.preempt_at_step"].as<std::int64_t>();
   train::check_trainer_options(to, grid.dp_size());  // before any long work
   // Another run's checkpoints in the output dir: say so now, not after preparing data.
-  std::string resume_dir;
-  if (resume == "auto") resume_dir = train::newest_checkpoint(out);
-  else if (resume != "never") resume_dir = resume;
-  if (!resume_dir.empty()) {
-    if (!model::is_committed(resume_dir)) util::fail("--resume", resume_dir + " is not a committed checkpoint", "pass a checkpoints/step-* folder with COMMITTED, or auto");
-    train::check_resumable(resume_dir, {stage, lora ? "lora" : "full", precision, grid.tp_size(), grid.pp_size(), grid.dp_size(), to.zero, 0});
-  }
+  // Which checkpoint to resume from is decided on rank 0 and broadcast: ranks must not resume from
+  // different steps because their views of a shared filesystem differ.
+  const std::string resume_dir = dist::root_decides(world, [&] {
+    const std::string dir = resume == "auto" ? train::newest_checkpoint(out) : resume == "never" ? "" : resume;
+    if (!dir.empty()) {
+      if (!model::is_committed(dir)) util::fail("--resume", dir + " is not a committed checkpoint", "pass a checkpoints/step-* folder with COMMITTED, or auto");
+      train::RunLayout known{stage, lora ? "lora" : "full", precision, grid.tp_size(), grid.pp_size(), grid.dp_size(), to.zero, 0};
+      known.global_batch = to.global_batch_size;
+      train::check_resumable(dir, known, /*warn=*/false);
+    }
+    return dir;
+  });
   // Starting over, or from an older step: the abandoned steps must not be resumed later.
   if (world.rank() == 0) {
     const int moved = train::discard_checkpoints_after(out, resume_dir.empty() ? -1 : train::checkpoint_step(resume_dir));
@@ -305,8 +311,17 @@ int run_train(const po::variables_map& vm) {
                        12.0 * static_cast<double>(config.num_layers * config.num_heads * config.head_dim) * static_cast<double>(td.seq_len);
 
   train::RunLayout layout{stage, lora ? "lora" : "full", precision, grid.tp_size(), grid.pp_size(), grid.dp_size(), to.zero, flat.numel()};
+  layout.global_batch = to.global_batch_size;
+  layout.micro_batch = to.micro_batch_size;
+  layout.seq_len = static_cast<std::int64_t>(td.seq_len);
+  layout.corpus = train_path;
+  layout.corpus_samples = static_cast<std::int64_t>(data::sample_count(train_set, kind));
+  layout.corpus_tokens = static_cast<std::int64_t>(train_set.tokens.size());
   train::RunCheckpointer checkpointer(out, grid, layout, split_dims, files_dir, options_text(vm), vm["train.save_total_limit"].as<int>());
-  if (!resume_dir.empty()) checkpointer.check_compatible(resume_dir);
+  if (!resume_dir.empty()) dist::root_decides(world, [&] {
+      checkpointer.check_compatible(resume_dir);
+      return true;
+    });
   const std::unique_ptr<train::Objective> objective =
       make_objective(st, m, reference.get(), grid, kind == data::Kind::Sft && td.packing, vm["train.neftune_alpha"].as<double>());
   train::Trainer trainer(to, grid, flat, *objective, td, checkpointer);
@@ -360,50 +375,50 @@ void register_train_command(std::vector<Command>& out) {
                        ("data.train", po::value<std::vector<std::string>>()->multitoken(), "prepared .h5 corpus, or raw files/folders (prepared and cached in OUT/data)")
                        ("data.valid", po::value<std::vector<std::string>>()->multitoken(), "validation corpus or raw files (default: the corpus' valid split)")
                        ("data.template", po::value<std::string>()->default_value("qwen"), "chat template for raw SFT data")
-                       ("data.max_length", po::value<std::size_t>()->default_value(1024), "sft: tokens per row (sequence length)")
-                       ("data.block_size", po::value<std::size_t>()->default_value(1024), "pt: tokens per block, for raw input")
+                       ("data.max_length", at_least<std::size_t>(1)->default_value(1024), "sft: tokens per row (sequence length)")
+                       ("data.block_size", at_least<std::size_t>(1)->default_value(1024), "pt: tokens per block, for raw input")
                        ("data.validation_split", po::value<std::string>()->default_value("0"), "raw input: held-out samples, a fraction or a count")
-                       ("data.max_prompt_length", po::value<std::size_t>()->default_value(0), "pref/kto raw input: prompt tokens kept (the end); 0 = no limit")
+                       ("data.max_prompt_length", non_negative<std::size_t>()->default_value(0), "pref/kto raw input: prompt tokens kept (the end); 0 = no limit")
                        ("data.train_on_inputs", po::value<bool>()->default_value(false)->implicit_value(true), "sft raw input: loss on prompts too")
                        ("data.packing", po::value<bool>()->default_value(true)->implicit_value(true), "sft: several samples per row (attention kept apart)")
                        ("data.skip_bad_records", po::value<bool>()->default_value(false)->implicit_value(true), "raw input: skip bad records")
                        ("lora.enabled", po::value<bool>()->default_value(false)->implicit_value(true), "train LoRA adapters on a frozen base")
-                       ("lora.r", po::value<std::int64_t>()->default_value(8), "LoRA rank")
-                       ("lora.alpha", po::value<double>()->default_value(16.0), "LoRA alpha (scale alpha / r)")
-                       ("lora.dropout", po::value<double>()->default_value(0.05), "dropout on the adapter input")
+                       ("lora.r", at_least<std::int64_t>(1)->default_value(8), "LoRA rank")
+                       ("lora.alpha", positive()->default_value(16.0), "LoRA alpha (scale alpha / r)")
+                       ("lora.dropout", in_range(0.0, 1.0, /*hi_open=*/true)->default_value(0.05), "dropout on the adapter input")
                        ("lora.target_modules", po::value<std::string>()->default_value("all"), "all, or e.g. q_proj,v_proj")
                        ("lora.rslora", po::value<bool>()->default_value(false)->implicit_value(true), "rank-stabilised scale alpha / sqrt(r)")
                        ("qlora.enabled", po::value<bool>()->default_value(false)->implicit_value(true), "QLoRA: NF4 base + LoRA adapters")
                        ("qlora.double_quant", po::value<bool>()->default_value(true)->implicit_value(true), "quantize the NF4 block scales too")
                        ("train.micro_batch_size", po::value<std::int64_t>()->default_value(1), "rows per micro-batch per rank")
                        ("train.global_batch_size", po::value<std::int64_t>()->default_value(8), "rows per optimizer step over all ranks (accumulation = global / (micro x dp))")
-                       ("train.max_steps", po::value<std::int64_t>()->default_value(0), "optimizer steps (0: from --train.epochs)")
-                       ("train.epochs", po::value<double>()->default_value(1.0), "passes over the data when max_steps is 0")
+                       ("train.max_steps", non_negative<std::int64_t>()->default_value(0), "optimizer steps (0: from --train.epochs)")
+                       ("train.epochs", non_negative<double>()->default_value(1.0), "passes over the data when max_steps is 0")
                        ("train.learning_rate", po::value<double>()->default_value(5e-5), "peak learning rate")
-                       ("train.weight_decay", po::value<double>()->default_value(0.0), "decoupled weight decay (not on norms and biases)")
-                       ("train.adam_beta1", po::value<double>()->default_value(0.9), "AdamW beta1")
-                       ("train.adam_beta2", po::value<double>()->default_value(0.999), "AdamW beta2")
-                       ("train.adam_epsilon", po::value<double>()->default_value(1e-8), "AdamW epsilon")
+                       ("train.weight_decay", non_negative<double>()->default_value(0.0), "decoupled weight decay (not on norms and biases)")
+                       ("train.adam_beta1", in_range(0.0, 1.0, /*hi_open=*/true)->default_value(0.9), "AdamW beta1")
+                       ("train.adam_beta2", in_range(0.0, 1.0, /*hi_open=*/true)->default_value(0.999), "AdamW beta2")
+                       ("train.adam_epsilon", non_negative<double>()->default_value(1e-8), "AdamW epsilon")
                        ("train.lr_scheduler_type", po::value<std::string>()->default_value("linear"), "constant, constant_with_warmup, linear, cosine, cosine_with_min_lr")
-                       ("train.warmup_steps", po::value<std::int64_t>()->default_value(0), "warmup steps (wins over the ratio)")
-                       ("train.warmup_ratio", po::value<double>()->default_value(0.0), "warmup as a fraction of the steps")
-                       ("train.min_lr_rate", po::value<double>()->default_value(0.0), "cosine_with_min_lr: floor as a fraction of the peak")
-                       ("train.max_grad_norm", po::value<double>()->default_value(1.0), "global-norm clipping (0: off)")
+                       ("train.warmup_steps", non_negative<std::int64_t>()->default_value(0), "warmup steps (wins over the ratio)")
+                       ("train.warmup_ratio", in_range(0.0, 1.0)->default_value(0.0), "warmup as a fraction of the steps")
+                       ("train.min_lr_rate", in_range(0.0, 1.0)->default_value(0.0), "cosine_with_min_lr: floor as a fraction of the peak")
+                       ("train.max_grad_norm", non_negative<double>()->default_value(1.0), "global-norm clipping (0: off)")
                        ("train.precision", po::value<std::string>()->default_value("fp32"), "fp32, or bf16 (bf16 compute, fp32 master weights and optimizer)")
                        ("train.gradient_checkpointing", po::value<bool>()->default_value(false)->implicit_value(true), "recompute each block in the backward pass")
-                       ("train.neftune_alpha", po::value<double>()->default_value(0.0), "NEFTune noise alpha (0: off)")
+                       ("train.neftune_alpha", non_negative<double>()->default_value(0.0), "NEFTune noise alpha (0: off)")
                        ("train.zero", po::value<int>()->default_value(0), "1: ZeRO-1 (optimizer state sharded over data-parallel ranks)")
-                       ("train.logging_steps", po::value<std::int64_t>()->default_value(1), "metrics.jsonl row every N steps")
-                       ("train.eval_steps", po::value<std::int64_t>()->default_value(0), "validation loss every N steps (0: never; also at the end when > 0)")
+                       ("train.logging_steps", at_least<std::int64_t>(1)->default_value(1), "metrics.jsonl row every N steps")
+                       ("train.eval_steps", non_negative<std::int64_t>()->default_value(0), "validation loss every N steps (0: never; also at the end when > 0)")
                        ("train.eval_on_start", po::value<bool>()->default_value(false)->implicit_value(true), "evaluate the starting model first (a step-0 row)")
-                       ("train.save_steps", po::value<std::int64_t>()->default_value(0), "checkpoint every N steps (0: only at the end and on preemption)")
-                       ("train.save_total_limit", po::value<int>()->default_value(0), "keep the newest N checkpoints (0: all)")
-                       ("train.max_bad_steps", po::value<std::int64_t>()->default_value(10), "stop after N non-finite steps in a row")
-                       ("train.seed", po::value<std::uint64_t>()->default_value(42), "seed of the init, data order, and noise")
-                       ("train.peak_flops", po::value<double>()->default_value(0.0), "FLOP/s ceiling for MFU (0: measure once and cache)")
-                       ("train.preempt_at_step", po::value<std::int64_t>()->default_value(0), "testing aid: act as if SIGUSR1 arrived after this step (checkpoint, exit 99)")
-                       ("parallel.tp", po::value<int>()->default_value(1), "tensor-parallel ranks")
-                       ("parallel.pp", po::value<int>()->default_value(1), "pipeline-parallel ranks (1 only, for now)");
+                       ("train.save_steps", non_negative<std::int64_t>()->default_value(0), "checkpoint every N steps (0: only at the end and on preemption)")
+                       ("train.save_total_limit", non_negative<int>()->default_value(0), "keep the newest N checkpoints (0: all)")
+                       ("train.max_bad_steps", at_least<std::int64_t>(1)->default_value(10), "stop after N non-finite steps in a row")
+                       ("train.seed", non_negative<std::uint64_t>()->default_value(42), "seed of the init, data order, and noise")
+                       ("train.peak_flops", non_negative<double>()->default_value(0.0), "FLOP/s ceiling for MFU (0: measure once and cache)")
+                       ("train.preempt_at_step", non_negative<std::int64_t>()->default_value(0), "testing aid: act as if SIGUSR1 arrived after this step (checkpoint, exit 99)")
+                       ("parallel.tp", at_least(1)->default_value(1), "tensor-parallel ranks")
+                       ("parallel.pp", at_least(1)->default_value(1), "pipeline-parallel ranks (1 only, for now)");
                    add_train_stage_options(d);
                  },
                  run_train});

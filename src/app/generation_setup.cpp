@@ -1,3 +1,4 @@
+#include "app/bounded_value.hpp"
 #include "app/generation_setup.hpp"
 
 #include "model/checkpoint.hpp"
@@ -17,14 +18,14 @@ void add_generation_options(po::options_description& d) {
       ("system", po::value<std::string>(), "system prompt (default: the template's)")
       ("dtype", po::value<std::string>()->default_value("fp32"), "fp32 or bf16")
       ("nf4", po::value<bool>()->default_value(false)->implicit_value(true), "hold the linear weights in NF4 (4-bit, as QLoRA loads them)")
-      ("max-new-tokens", po::value<std::int64_t>()->default_value(256), "new tokens per answer at most")
+      ("max-new-tokens", at_least<std::int64_t>(1)->default_value(256), "new tokens per answer at most")
       ("do-sample", po::value<bool>()->default_value(false)->implicit_value(true), "sample (default: generation_config.json, else greedy)")
-      ("temperature", po::value<double>()->default_value(1.0), "softmax temperature (0: greedy)")
-      ("top-p", po::value<double>()->default_value(1.0), "nucleus sampling mass")
-      ("top-k", po::value<std::int64_t>()->default_value(0), "keep the k most likely tokens (0: off)")
-      ("min-p", po::value<double>()->default_value(0.0), "drop tokens below min_p x the top probability")
-      ("repetition-penalty", po::value<double>()->default_value(1.0), "CTRL repetition penalty (1: off)")
-      ("seed", po::value<std::uint64_t>()->default_value(42), "sampling seed");
+      ("temperature", non_negative<double>()->default_value(1.0), "softmax temperature (0: greedy)")
+      ("top-p", (new BoundedValue<double>(0.0, 1.0, /*lo_open=*/true, /*hi_open=*/false))->default_value(1.0), "nucleus sampling mass")
+      ("top-k", non_negative<std::int64_t>()->default_value(0), "keep the k most likely tokens (0: off)")
+      ("min-p", in_range(0.0, 1.0)->default_value(0.0), "drop tokens below min_p x the top probability")
+      ("repetition-penalty", positive()->default_value(1.0), "CTRL repetition penalty (1: off)")
+      ("seed", non_negative<std::uint64_t>()->default_value(42), "sampling seed");
 }
 
 model::Transformer load_inference_model(const po::variables_map& vm) {

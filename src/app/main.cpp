@@ -86,10 +86,11 @@ int run(int argc, char** argv) {
   }
   args.erase(args.begin(), args.begin() + static_cast<std::ptrdiff_t>(words));
 
+  // MPI first, so that an option error under mpirun is said once for the job, not once per rank.
+  auto& mpi = medgpt::dist::MpiEnv::instance(&argc, &argv);
   medgpt::app::po::variables_map vm;
   if (!medgpt::app::parse_options(*cmd, args, vm)) return 0;
 
-  auto& mpi = medgpt::dist::MpiEnv::instance(&argc, &argv);
   medgpt::util::set_log_rank(mpi.rank(), mpi.size(), medgpt::app::flag(vm, "log-all-ranks"));
   const int threads = vm["threads"].as<int>() > 0 ? vm["threads"].as<int>() : medgpt::util::default_threads();
   at::set_num_threads(threads);
@@ -109,9 +110,9 @@ int main(int argc, char** argv) {
     rc = 1;
   } catch (const std::exception& e) {
     medgpt::util::log_end_line();
-    std::cerr << medgpt::util::error_line(e) << "\n";
-    // Other ranks may be waiting in a collective for this one: end them all.
-    if (medgpt::dist::MpiEnv::active() && medgpt::dist::world_size() > 1) medgpt::dist::abort(1);
+    // Said once when every rank failed alike (a set-up error); otherwise other ranks may be waiting
+    // in a collective for this one: end them all.
+    if (!medgpt::dist::report_fatal_error(medgpt::util::error_line(e))) medgpt::dist::abort(1);
     rc = 1;
   }
   medgpt::dist::MpiEnv::finalize();

@@ -3,6 +3,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "app/bounded_value.hpp"
 #include "app/command.hpp"
 #include "util/error.hpp"
 
@@ -15,7 +16,7 @@ po::options_description common_options() {
   d.add_options()
       ("help,h", "show this help")
       ("config", po::value<std::string>(), "INI file: [section] key=value sets --section.key; the command line wins")
-      ("threads", po::value<int>()->default_value(0), "threads per rank (0: the cores this rank may use)")
+      ("threads", non_negative<int>()->default_value(0), "threads per rank (0: the cores this rank may use)")
       ("log-all-ranks", po::value<bool>()->default_value(false)->implicit_value(true), "log from every rank, not only rank 0");
   return d;
 }

@@ -197,14 +197,12 @@ void prepare_corpus(dist::Comm& world, const PrepareOptions& o, const std::vecto
   for (std::size_t i = 0; i < files.size() && error_key == dist::kNoError; ++i) {
     const std::size_t b = std::max(lo, start[i]), e = std::min(hi, start[i + 1]);
     if (b >= e) continue;
-    std::int64_t line_key = 0;
     const data::BadLineFn skip_line = [&](const util::Error& err) {
       if (mine.skipped_at.size() < 5) mine.skipped_at.push_back(err.what());
       ++mine.skipped;
     };
     try {
       data::for_each_record_in(*opened[i], o.kind, o.doc_sep, b - start[i], e - start[i], [&](const nlohmann::json& rec, const std::string& where) {
-        ++line_key;
         try {
           if (o.kind == Kind::Pt) {
             data::add_document(mine.samples, tok.encode(data::parse_pt(rec, where).text), *eos);
@@ -237,8 +235,8 @@ void prepare_corpus(dist::Comm& world, const PrepareOptions& o, const std::vecto
         if ((mine.records & 255) == 0) progress.update(static_cast<double>(mine.records), std::to_string(mine.records) + " records");
       }, o.skip_bad ? &skip_line : nullptr);
     } catch (const util::Error& err) {
-      // Earliest in input order: the file, then the record's position in this rank's share.
-      error_key = static_cast<std::int64_t>(i) << 40 | static_cast<std::int64_t>(r) << 32 | line_key;
+      // Earliest in input order (this rank reads no further).
+      error_key = dist::input_order_key(i, world.rank(), world.size());
       error_msg = err.what();
     }
   }

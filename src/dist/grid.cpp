@@ -67,11 +67,12 @@ std::vector<int> dp_group(const GridShape& s, int rank) {
 }
 
 namespace {
-// One MPI_Comm_split: ranks sharing a group share its first member's world rank as the colour,
-// and order themselves by their coordinate along the dimension.
-std::unique_ptr<Comm> split(const std::vector<int>& members, int key, const char* name) {
+// One MPI_Comm_split of our world duplicate: ranks sharing a group share its first member's world
+// rank as the colour, and order themselves by their coordinate along the dimension. The duplicate
+// returns errors (MPI_ERRORS_RETURN), so the check below is live; MPI_COMM_WORLD itself aborts.
+std::unique_ptr<Comm> split(const MpiComm& world, const std::vector<int>& members, int key, const char* name) {
   MPI_Comm c;
-  if (MPI_Comm_split(MPI_COMM_WORLD, members.front(), key, &c) != MPI_SUCCESS)
+  if (MPI_Comm_split(world.native(), members.front(), key, &c) != MPI_SUCCESS)
     util::fail(kWhere, std::string("MPI_Comm_split for the ") + name + " group failed");
   auto comm = std::make_unique<MpiComm>(c, name);
   // The split must reproduce the layout exactly; anything else is a bug, caught here, not later.
@@ -87,10 +88,11 @@ Grid::Grid(int tp, int pp) {
   rank_ = dist::world_rank();
   shape_ = make_grid_shape(world, tp, pp);  // throws alike on every rank, before communicating
   coords_ = grid_coords(shape_, rank_);
-  world_ = MpiComm::dup_world("world");
-  tp_ = split(tp_group(shape_, rank_), coords_.tp, "tp");
-  pp_ = split(pp_group(shape_, rank_), coords_.pp, "pp");
-  dp_ = split(dp_group(shape_, rank_), coords_.dp, "dp");
+  std::unique_ptr<MpiComm> dup = MpiComm::dup_world("world");
+  tp_ = split(*dup, tp_group(shape_, rank_), coords_.tp, "tp");
+  pp_ = split(*dup, pp_group(shape_, rank_), coords_.pp, "pp");
+  dp_ = split(*dup, dp_group(shape_, rank_), coords_.dp, "dp");
+  world_ = std::move(dup);
 }
 
 Grid::~Grid() = default;

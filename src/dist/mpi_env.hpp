@@ -2,6 +2,8 @@
 // Works under mpirun/srun and as an MPI singleton (a plain `./medgpt ...` is world size 1).
 #pragma once
 
+#include <string>
+
 namespace medgpt::dist {
 
 class MpiEnv {
@@ -42,5 +44,12 @@ int world_size();
 // Ends every rank of the job with `code` (MPI_Abort), so a fatal error on one rank never leaves the
 // others waiting in a collective. Without an active MPI it just exits the process.
 [[noreturn]] void abort(int code);
+
+// Says a fatal error (its one line) once for the whole job. When every rank reaches this within
+// grace_s seconds (a set-up error all ranks see alike), rank 0 prints each distinct line once and
+// every rank gets true: they may all exit normally. Otherwise this rank prints its own line and
+// gets false: the caller must abort(), since its peers may be waiting in a collective for it.
+// Runs over a communicator of its own, so it never matches a collective the peers are in.
+bool report_fatal_error(const std::string& line, double grace_s = 3.0);
 
 }  // namespace medgpt::dist

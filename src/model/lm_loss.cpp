@@ -3,6 +3,8 @@
 #include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include "model/upcast.hpp"
+
 namespace medgpt::model {
 
 namespace {
@@ -16,6 +18,7 @@ struct FusedLmLoss : public torch::autograd::Function<FusedLmLoss> {
     dist::Comm* tp = reinterpret_cast<dist::Comm*>(static_cast<std::intptr_t>(tp_handle));
     const std::int64_t rows = head.size(0), N = hidden.size(0);
     const bool need_h = hidden.requires_grad(), need_w = head.requires_grad();
+    const at::ScalarType f = upcast(hidden.scalar_type());
     at::Tensor grad_h = need_h ? at::empty_like(hidden) : at::Tensor();
     at::Tensor grad_w;  // the first chunk's product as is; summed in float32 over more chunks
     at::Tensor total = at::zeros({}, at::kDouble);
@@ -34,7 +37,7 @@ struct FusedLmLoss : public torch::autograd::Function<FusedLmLoss> {
       at::Tensor here = valid.logical_and(local.ge(0)).logical_and(local.lt(rows));
       at::Tensor target = local.clamp(0, rows - 1).unsqueeze(1);
       // Logits in the model dtype, log-probabilities in float32 (transformers: logits.float()).
-      at::Tensor logp = at::linear(h, head).to(at::kFloat);
+      at::Tensor logp = at::linear(h, head).to(f);
       if (!tp) {
         logp = at::log_softmax(logp, 1);
       } else {  // log-sum-exp over the whole vocabulary from each rank's max and sum
@@ -51,8 +54,8 @@ struct FusedLmLoss : public torch::autograd::Function<FusedLmLoss> {
         // d loss / d logits = (softmax - onehot) / normalizer on valid rows, in the model dtype
         // as autograd would hand it to the head's matmul.
         at::Tensor g = logp.exp_();
-        g.scatter_add_(1, target, -here.to(at::kFloat).unsqueeze(1));
-        g.mul_((valid.to(at::kFloat) / normalizer).unsqueeze(1));
+        g.scatter_add_(1, target, -here.to(f).unsqueeze(1));
+        g.mul_((valid.to(f) / normalizer).unsqueeze(1));
         g = g.to(head.scalar_type());
         if (need_h) {
           at::Tensor out = grad_h.narrow(0, s, n);
@@ -61,7 +64,7 @@ struct FusedLmLoss : public torch::autograd::Function<FusedLmLoss> {
         if (need_w) {
           at::Tensor gw = at::mm(g.t(), h);
           if (!grad_w.defined()) grad_w = gw;
-          else if (grad_w.scalar_type() != at::kFloat) grad_w = grad_w.to(at::kFloat).add_(gw);
+          else if (grad_w.scalar_type() != f) grad_w = grad_w.to(f).add_(gw);
           else grad_w.add_(gw);
         }
       }
@@ -69,7 +72,7 @@ struct FusedLmLoss : public torch::autograd::Function<FusedLmLoss> {
     if (need_w && !grad_w.defined()) grad_w = at::zeros_like(head);
     ctx->saved_data["grad_h"] = grad_h;
     ctx->saved_data["grad_w"] = need_w ? grad_w.to(head.scalar_type()) : grad_w;
-    return (total / normalizer).to(at::kFloat);
+    return (total / normalizer).to(f);
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {

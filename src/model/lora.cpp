@@ -13,6 +13,7 @@
 #include "model/nf4.hpp"
 #include "model/safetensors.hpp"
 #include "model/tp_plan.hpp"
+#include "model/upcast.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
 #include "util/json.hpp"
@@ -126,9 +127,25 @@ at::Tensor gather_over_tp(const at::Tensor& part, int dim, dist::Comm& tp) {
 
 }  // namespace
 
+namespace {
+
+// at::dropout's arithmetic (a Bernoulli(1 - p) mask over the input, scaled by 1 / (1 - p)), with
+// the mask drawn over the full layer input: a row-parallel adapter's input is this rank's columns,
+// and the tp ranks share the generator state, so each draws the tp=1 mask and keeps its columns.
+at::Tensor lora_dropout(const LoraAdapter& a, const at::Tensor& h) {
+  const bool row = a.tp && a.split == LoraSplit::kRow;
+  std::vector<std::int64_t> full = h.sizes().vec();
+  if (row) full.back() *= a.tp->size();
+  at::Tensor mask = at::empty(full, h.options()).bernoulli_(1.0 - a.dropout).div_(1.0 - a.dropout);
+  if (row) mask = mask.narrow(-1, h.size(-1) * a.tp->rank(), h.size(-1));
+  return h * mask;
+}
+
+}  // namespace
+
 at::Tensor lora_delta(const LoraAdapter& a, const at::Tensor& x) {
   at::Tensor h = x.to(a.A.scalar_type());
-  if (a.training && a.dropout > 0.0) h = at::dropout(h, a.dropout, /*train=*/true);
+  if (a.training && a.dropout > 0.0) h = lora_dropout(a, h);
   at::Tensor A = a.A, B = a.B;
   if (a.tp) switch (a.split) {
       case LoraSplit::kColumn:  // the full A serves this rank's rows of B: its gradient is partial
@@ -447,8 +464,9 @@ void merge_lora(Transformer& m) {
     if (!l.lora) continue;
     if (l.nf4) util::fail(mod.path, "cannot merge an adapter into an NF4-quantized weight", "load the base model unquantized to merge");
     const LoraAdapter& a = *l.lora;
-    const at::Tensor delta = at::matmul(a.B.to(at::kFloat), a.A.to(at::kFloat)) * a.scale;
-    l.weight.copy_((l.weight.to(at::kFloat) + delta).to(l.weight.scalar_type()));
+    const at::ScalarType f = upcast(l.weight.scalar_type());
+    const at::Tensor delta = at::matmul(a.B.to(f), a.A.to(f)) * a.scale;
+    l.weight.copy_((l.weight.to(f) + delta).to(l.weight.scalar_type()));
     l.lora.reset();
   }
 }

@@ -45,8 +45,9 @@ struct LoraAdapter {
 
 // scale * B(A(dropout(x))) in the adapter dtype, with the collectives the adapter's split needs
 // (x is this rank's input of the layer: replicated for column-parallel, split for row-parallel).
-// Dropout draws from the default generator: for a column-parallel or replicated adapter to drop
-// the same inputs on every tp rank (as tp 1 would), seed it alike across the tp group.
+// Dropout draws its mask over the full layer input from the default generator (a row-parallel
+// adapter keeps its columns): with the generator seeded alike across the tp group, every rank drops
+// the inputs tp 1 would.
 at::Tensor lora_delta(const LoraAdapter& a, const at::Tensor& x);
 
 // PEFT's module names of the seven linear layers of a block, in block order.
@@ -88,6 +89,19 @@ NamedTensors lora_parameters(const Transformer& m);
 int lora_split_dim(const Transformer& m, const std::string& name);
 void set_lora_enabled(Transformer& m, bool on);
 void set_lora_training(Transformer& m, bool on);
+
+// PEFT's `with model.disable_adapter():`: the adapters are off for the guard's scope and on again
+// after it, also when the scope ends by an exception.
+class AdaptersDisabled {
+ public:
+  explicit AdaptersDisabled(Transformer& m) : m_(m) { set_lora_enabled(m_, false); }
+  ~AdaptersDisabled() { set_lora_enabled(m_, true); }
+  AdaptersDisabled(const AdaptersDisabled&) = delete;
+  AdaptersDisabled& operator=(const AdaptersDisabled&) = delete;
+
+ private:
+  Transformer& m_;
+};
 
 // PEFT's adapter_config.json for `c` (save_pretrained writes it with indent 2 and sorted keys).
 nlohmann::json adapter_config_json(const LoraConfig& c);

@@ -242,7 +242,8 @@ at::Tensor nf4_dequantize(const Nf4Weight& w, at::ScalarType dtype) {
     case at::kFloat: dequantize_into(out.data_ptr<float>(), p, a, code, n, w.blocksize); break;
     case at::kBFloat16: dequantize_into(out.data_ptr<at::BFloat16>(), p, a, code, n, w.blocksize); break;
     case at::kHalf: dequantize_into(out.data_ptr<at::Half>(), p, a, code, n, w.blocksize); break;
-    default: util::fail("nf4", std::string("cannot dequantize to ") + c10::toString(dtype), "use fp32, bf16 or fp16");
+    case at::kDouble: dequantize_into(out.data_ptr<double>(), p, a, code, n, w.blocksize); break;  // exact: the fp32 values
+    default: util::fail("nf4", std::string("cannot dequantize to ") + c10::toString(dtype), "use fp32, bf16, fp16 or fp64");
   }
   return out.view(w.shape);
 }

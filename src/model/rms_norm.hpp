@@ -8,6 +8,8 @@
 
 #include <ATen/ATen.h>
 
+#include "model/upcast.hpp"
+
 namespace medgpt::model {
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);

@@ -254,7 +254,7 @@ at::Tensor Transformer::attention(const Block& b, const at::Tensor& x, const at:
   }
   at::Tensor scores = at::matmul(q, k.transpose(2, 3)) * (1.0 / std::sqrt(static_cast<double>(D)));
   scores = scores + mask;
-  at::Tensor p = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+  at::Tensor p = at::softmax(scores, -1, upcast(q.scalar_type())).to(q.scalar_type());
   at::Tensor out = at::matmul(p, v).transpose(1, 2).reshape({B, T, nh * D});
   return row_parallel(b.o, out);
 }
@@ -332,8 +332,9 @@ at::Tensor Transformer::logits(const at::Tensor& ids, const ForwardInputs& in) c
 
 at::Tensor Transformer::last_logits(const at::Tensor& ids, const ForwardInputs& in) const {
   at::Tensor h = hidden(ids, in).select(1, ids.size(1) - 1);
-  if (!tp_) return at::linear(h, lm_head()).to(at::kFloat);
-  return dist::gather_from_tp(at::linear(dist::copy_to_tp(h, *tp_), lm_head()), *tp_).to(at::kFloat);
+  const at::ScalarType f = upcast(h.scalar_type());
+  if (!tp_) return at::linear(h, lm_head()).to(f);
+  return dist::gather_from_tp(at::linear(dist::copy_to_tp(h, *tp_), lm_head()), *tp_).to(f);
 }
 
 at::Tensor Transformer::loss(const at::Tensor& ids, const at::Tensor& labels, const ForwardInputs& in, double normalizer) const {

@@ -45,23 +45,6 @@ std::vector<std::pair<std::int64_t, std::string>> committed_steps(const std::str
   return out;
 }
 
-// Runs `body` on this rank; a util::Error on any rank is raised on every rank.
-template <class F>
-void together(dist::Comm& world, F&& body) {
-  std::int64_t key = dist::kNoError;
-  std::string msg;
-  try {
-    body();
-  } catch (const util::Error& e) {
-    key = world.rank();
-    msg = e.what();
-  } catch (const std::exception& e) {
-    key = world.rank();
-    msg = std::string("checkpoint: ") + e.what();
-  }
-  dist::agree_on_error(world, key, msg);
-}
-
 }  // namespace
 
 std::int64_t checkpoint_step(const std::string& dir) {
@@ -103,7 +86,7 @@ std::string RunCheckpointer::save(const RunState& state, const FlatParams& flat,
   const std::string final_dir = checkpoint_dir(out_, state.step), tmp = final_dir + ".partial";
   // A resumed run stopping at the step it resumed from has nothing new to write.
   if (state.step == loaded_step_) return final_dir;
-  together(world, [&] {
+  dist::together(world, [&] {
     if (world.rank() == 0) {
       fs::remove_all(tmp);
       fs::create_directories(tmp);
@@ -113,7 +96,7 @@ std::string RunCheckpointer::save(const RunState& state, const FlatParams& flat,
   const int tp = grid_.tp_size(), tpr = grid_.tp_rank(), dp = grid_.dp_size(), dpr = grid_.dp_rank();
   const std::vector<std::int64_t> epochs = dist::allgather_int(grid_.dp(), state.cursor.epoch);
   const std::vector<std::int64_t> positions = dist::allgather_int(grid_.dp(), state.cursor.position);
-  together(world, [&] {
+  dist::together(world, [&] {
     if (dpr == 0) {  // the trainable tensors, from the fp32 master
       model::NamedTensors tensors;
       std::vector<std::vector<std::int64_t>> logical, offsets;
@@ -151,7 +134,7 @@ std::string RunCheckpointer::save(const RunState& state, const FlatParams& flat,
   // COMMITTED marker yet.
   if (const char* k = std::getenv("MEDGPT_TEST_KILL_IN_CHECKPOINT"); k && std::atoll(k) == state.step) std::raise(SIGKILL);
 
-  together(world, [&] {
+  dist::together(world, [&] {
     if (world.rank() != 0) return;
     if (!side_files_from_.empty()) model::copy_side_files(side_files_from_, tmp);
     nlohmann::ordered_json cursors = nlohmann::ordered_json::array();
@@ -174,6 +157,10 @@ std::string RunCheckpointer::save(const RunState& state, const FlatParams& flat,
                        {"dp", dp},
                        {"zero", layout_.zero},
                        {"flat_numel", layout_.flat_numel},
+                       {"global_batch_size", layout_.global_batch},
+                       {"micro_batch_size", layout_.micro_batch},
+                       {"seq_len", layout_.seq_len},
+                       {"corpus", {{"path", layout_.corpus}, {"samples", layout_.corpus_samples}, {"tokens", layout_.corpus_tokens}}},
                        {"loader_cursors", cursors},
                        {"rng", "seeded per (seed, step, micro-batch, dp rank): nothing to carry"},
                        {"config", config_text_}};
@@ -201,7 +188,7 @@ void RunCheckpointer::prune() {
   }
 }
 
-void check_resumable(const std::string& dir, const RunLayout& layout_) {
+void check_resumable(const std::string& dir, const RunLayout& layout_, bool warn) {
   const nlohmann::json meta = util::read_json_file(dir + "/meta.json");
   const std::string where = dir + "/meta.json: trainer.";
   if (!meta.contains("trainer"))
@@ -222,13 +209,31 @@ void check_resumable(const std::string& dir, const RunLayout& layout_) {
                "resume with the same --parallel.tp/--parallel.pp (or export the model and start a new run from it)");
   same("dp", layout_.dp, "resume with the same number of ranks / data-parallel size");
   same("zero", layout_.zero, "resume with the same --train.zero");
+  // Checkpoints of older versions lack these: nothing to compare.
+  auto known = [&](const char* key, std::int64_t mine) { return mine > 0 && t.contains(key) && t.at(key).get<std::int64_t>() > 0; };
+  const std::string fresh = "or start a new run from this checkpoint's weights (--model.path " + dir + ") in another --output-dir";
+  if (known("global_batch_size", layout_.global_batch))
+    same("global_batch_size", layout_.global_batch, "resume with --train.global_batch_size " + t.at("global_batch_size").dump() + ", " + fresh);
+  if (known("seq_len", layout_.seq_len))
+    same("seq_len", layout_.seq_len, "resume with the row length it was trained with (--data.max_length / block size " + t.at("seq_len").dump() + "), " + fresh);
+  if (layout_.corpus_samples > 0 && t.contains("corpus")) {
+    const nlohmann::json& c = t.at("corpus");
+    const std::int64_t samples = c.value("samples", std::int64_t{0}), tokens = c.value("tokens", std::int64_t{0});
+    if (samples != layout_.corpus_samples || tokens != layout_.corpus_tokens)
+      util::fail(where + "corpus", "was " + c.value("path", std::string("?")) + " (" + std::to_string(samples) + " samples, " + std::to_string(tokens) +
+                 " tokens), this run trains on " + layout_.corpus + " (" + std::to_string(layout_.corpus_samples) + " samples, " +
+                 std::to_string(layout_.corpus_tokens) + " tokens)", "resume on the same training data, " + fresh);
+  }
+  if (warn && known("micro_batch_size", layout_.micro_batch) && t.at("micro_batch_size").get<std::int64_t>() != layout_.micro_batch)
+    util::log("warning: " + where + "micro_batch_size is " + t.at("micro_batch_size").dump() + ", this run uses " + std::to_string(layout_.micro_batch) +
+              " (same global batch: each step takes the same rows, accumulated in other groups)");
 }
 
 RunState RunCheckpointer::load(const std::string& dir, FlatParams& flat, AdamW& adam) {
   dist::Comm& world = grid_.world();
   RunState state;
-  together(world, [&] {
-    check_compatible(dir);
+  dist::together(world, [&] {
+    check_resumable(dir, layout_, /*warn=*/false);  // warned when the run checked it first
     const nlohmann::json meta = util::read_json_file(dir + "/meta.json");
     const nlohmann::json& t = meta.at("trainer");
     std::map<std::string, at::Tensor> full;

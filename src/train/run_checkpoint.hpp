@@ -26,6 +26,10 @@ struct RunLayout {
   std::string stage, trainable, precision;  // "pt"; "full" | "lora"; "fp32" | "bf16"
   int tp = 1, pp = 1, dp = 1, zero = 0;
   std::int64_t flat_numel = 0;
+  // What the data cursor and the schedule mean (0: not yet known, not checked): the batch sizes,
+  // the row length and the training corpus (its sample and token counts).
+  std::int64_t global_batch = 0, micro_batch = 0, seq_len = 0, corpus_samples = 0, corpus_tokens = 0;
+  std::string corpus = "";  // its path, for messages
 };
 
 struct RunState {
@@ -41,9 +45,12 @@ int discard_checkpoints_after(const std::string& output_dir, std::int64_t step);
 // The step of a checkpoint folder (its meta.json).
 std::int64_t checkpoint_step(const std::string& dir);
 
-// Checks dir/meta.json against a run's layout (flat_numel 0: not yet known, not checked), so a run
-// pointed at another run's output dir stops with one line before any work.
-void check_resumable(const std::string& dir, const RunLayout& layout);
+// Checks dir/meta.json against a run's layout (fields 0: not yet known, not checked), so a run
+// pointed at another run's output dir, or resumed with another global batch, row length or corpus
+// (whose data cursor and schedule would mean something else), stops with one line naming both
+// values before any work. Another micro-batch size under the same global batch is only a warning:
+// the same rows make each step, accumulated in other groups.
+void check_resumable(const std::string& dir, const RunLayout& layout, bool warn = true);
 // The newest committed OUT/checkpoints/step-* folder, or "" (half-written ones are ignored).
 std::string newest_checkpoint(const std::string& output_dir);
 

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "dist/agreement.hpp"
+#include "train/metric_window.hpp"
 #include "train/peak_flops.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
@@ -51,32 +52,6 @@ data::LoaderOptions loader_options(const TrainerOptions& o, const TrainData& d, 
   return l;
 }
 
-// An objective's metrics over a window of batches: sums and counts per name, in first-seen order.
-struct MetricWindow {
-  std::vector<std::string> names;
-  std::vector<double> sums, counts;
-  void add(const std::vector<Metric>& values) {
-    for (const Metric& m : values) {
-      const auto it = std::find(names.begin(), names.end(), m.name);
-      const std::size_t i = static_cast<std::size_t>(it - names.begin());
-      if (it == names.end()) names.push_back(m.name), sums.push_back(0), counts.push_back(0);
-      sums[i] += m.value * m.weight;
-      counts[i] += m.weight;
-    }
-  }
-  // Weighted means over batches and dp ranks, into `row` as prefix + name.
-  void report(dist::Comm& dp, nlohmann::ordered_json& row, const std::string& prefix) {
-    if (names.empty()) return;
-    at::Tensor t = at::cat({at::tensor(sums, at::kDouble), at::tensor(counts, at::kDouble)});
-    dp.allreduce(t, dist::ReduceOp::kSum);
-    for (std::size_t i = 0; i < names.size(); ++i) {
-      const double weight = t[static_cast<std::int64_t>(names.size() + i)].item<double>();
-      if (weight > 0) row[prefix + names[i]] = t[static_cast<std::int64_t>(i)].item<double>() / weight;  // none: not logged (TRL)
-    }
-    names.clear(), sums.clear(), counts.clear();
-  }
-};
-
 }  // namespace
 
 void check_trainer_options(const TrainerOptions& o, int dp_size) {
@@ -84,6 +59,8 @@ void check_trainer_options(const TrainerOptions& o, int dp_size) {
   if (o.micro_batch_size < 1) util::fail("--train.micro_batch_size", "must be at least 1", "e.g. --train.micro_batch_size 4");
   if (o.global_batch_size < 1) util::fail("--train.global_batch_size", "must be at least 1", "e.g. --train.global_batch_size 32");
   if (o.max_steps <= 0 && !(o.epochs > 0)) util::fail("--train.epochs", "must be positive when --train.max_steps is 0", "set one of them");
+  if (o.logging_steps < 1) util::fail("--train.logging_steps", "must be at least 1", "e.g. --train.logging_steps 10");
+  if (o.max_bad_steps < 1) util::fail("--train.max_bad_steps", "must be at least 1", "e.g. --train.max_bad_steps 10");
   check_schedule_type(o.schedule, "--train.lr_scheduler_type");
   if (!(o.adam.lr >= 0 && o.adam.lr <= 1e30))  // AdamW's step lr / (1 - beta1^t) must stay a float
     util::fail("--train.learning_rate", "is " + std::to_string(o.adam.lr) + "; it must be between 0 and 1e30", "e.g. --train.learning_rate 2e-5");

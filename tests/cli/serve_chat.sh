@@ -6,6 +6,7 @@
 # - 32 clients at once over loopback: every answer complete and equal to the single one;
 # - errors as OpenAI JSON with the right status: bad JSON, a wrong type, n > 1, a prompt beyond the
 #   context, a body over the limit, a wrong API key, an unknown path;
+# - SIGTERM stops the server cleanly (exit 0);
 # - chat from a pipe: two greedy turns, /reset, exit; a turn after /reset equals a fresh one.
 source "$(dirname "$0")/common.bash"
 : "${MEDGPT:?}" "${MEDGPT_SOURCE_DIR:?}" "${MEDGPT_FIXTURES_DIR:?}"
@@ -77,6 +78,10 @@ err "body over the limit" 413 payload_too_large "${auth[@]}" "$url/v1/completion
 err "wrong API key" 401 invalid_api_key -H "Authorization: Bearer nope" "$url/v1/models"
 err "unknown path" 404 not_found "${auth[@]}" "$url/v2/whatever"
 check "the server survived all of it" '[[ $(curl -s "$url/health" | jq -r .status) == ok ]]'
+kill -TERM "$server"
+for _ in $(seq 100); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
+wait "$server"; rc=$?
+check "SIGTERM: the server stops within 10 s and exits 0 (exit $rc)" '((rc == 0))'
 
 # chat from a pipe
 printf '%s\n/reset\n%s\nexit\nnot read\n' "$q" "$q" | "$MEDGPT" chat --model "$model" --max-new-tokens 24 > "$work/chat.txt" 2>/dev/null

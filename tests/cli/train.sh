@@ -4,6 +4,8 @@
 # - a run stopped by the stop signal at step 4 (checkpoint, exit 99) and resumed equals the
 #   uninterrupted 8-step run bit for bit (loss, grad_norm, eval_loss; NEFTune on);
 # - SIGUSR1 from outside stops at a step boundary with a committed checkpoint and exit 99;
+# - resuming with another global batch or corpus is refused with both values; another micro-batch
+#   size only warns;
 # - a half-written checkpoint (kill -9 during the write) is ignored and the run resumes from the
 #   previous one, to the same curve;
 # - dp=2 equals dp=1 with the same global batch within 1e-5; ZeRO-1 equals plain dp;
@@ -13,6 +15,13 @@ source "$(dirname "$0")/common.bash"
 : "${MEDGPT:?}" "${MEDGPT_SOURCE_DIR:?}" "${MEDGPT_FIXTURES_DIR:?}"
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 curve() { jq -c '[.step, .loss, .grad_norm, .eval_loss]' "$1/metrics.jsonl"; }
+# Bad input: one line, a non-zero exit, nothing trained.
+bad() {  # name, expected message regex, args...
+  local name=$1 want=$2; shift 2
+  "$MEDGPT" "$@" 2> "$work/err" > /dev/null
+  local rc=$?
+  check "$name: exit $rc, one line" '[[ $rc -ne 0 && $rc -ne 99 && $(grep -c . "$work/err") -eq 1 ]] && grep -Eq "$want" "$work/err"'
+}
 
 src="$MEDGPT_SOURCE_DIR"
 common=(--model.config "$MEDGPT_FIXTURES_DIR/train/tiny-qwen3.json" --model.tokenizer "$src/inputs/tokenizer"
@@ -46,6 +55,23 @@ check "stop at step 4: exit 99 with a committed checkpoint" '[[ $rc -eq 99 && -f
 "$MEDGPT" "${run[@]}" --output-dir "$work/resumed" 2> "$work/resume.log"
 check "resume auto continues from step 4" 'grep -q "resumed from .*step-00000004 at step 4" "$work/resume.log"'
 check "4 + resume 4 == 8 straight, bit for bit" 'diff <(curve "$work/straight") <(curve "$work/resumed")'
+
+# Resuming with another global batch or corpus is refused before any work (the data cursor and the
+# schedule would mean something else); another micro-batch size under the same global batch warns.
+cp -r "$work/straight" "$work/again"
+gb8=("${common[@]}")
+gb8[7]=8  # --train.global_batch_size 8
+bad "resume with another global batch" "trainer.global_batch_size: is 4, this run has 8" train --stage pt "${gb8[@]}" --data.train "$corpus" \
+  --train.max_steps 12 --output-dir "$work/again"
+"$MEDGPT" "${base[@]}" --data.train "$src/inputs/data/pt" --data.block_size 64 --train.max_steps 8 --output-dir "$work/again" 2> "$work/again.log"
+rc=$?
+check "resume on another corpus: exit $rc, the corpora named" \
+  '[[ $rc -ne 0 && $(grep -c "error:" "$work/again.log") -eq 1 ]] && grep -q "trainer.corpus: was .*pt-.*h5 (.* samples, .* tokens), this run trains on .*h5" "$work/again.log"'
+micro1=("${common[@]}")
+micro1[5]=1  # --train.micro_batch_size 1
+"$MEDGPT" train --stage pt "${micro1[@]}" --data.train "$corpus" --train.max_steps 8 --output-dir "$work/again" 2> "$work/again.log"
+rc=$?
+check "resume with another micro-batch size: exit $rc, one warning" '[[ $rc -eq 0 && $(grep -c "warning: .*micro_batch_size is 2, this run uses 1" "$work/again.log") -eq 1 ]]'
 
 # --resume never in a used output dir: the old run's checkpoints are moved aside, new ones written.
 "$MEDGPT" "${run8[@]}" --output-dir "$work/resumed" --resume never --train.max_steps 2 2> "$work/never.log"
@@ -97,16 +123,17 @@ check "non-finite steps: exit $rc, 3 skipped, checkpoint at step 4, one error li
    grep -q "error: .*3 steps in a row had a non-finite loss or gradient" "$work/nan.log" && [[ ! -e "$work/nan/final" ]]'
 
 # Bad input: one line each, non-zero exit, before training.
-bad() {  # name, expected message regex, args...
-  local name=$1 want=$2; shift 2
-  "$MEDGPT" "$@" 2> "$work/err" > /dev/null
-  local rc=$?
-  check "$name: exit $rc, one line" '[[ $rc -ne 0 && $rc -ne 99 && $(grep -c . "$work/err") -eq 1 ]] && grep -Eq "$want" "$work/err"'
-}
 printf '[train]\nmicro_batch_sise = 2\n' > "$work/typo.ini"
 bad "unknown config key" "typo.ini:2.*micro_batch_sise" "${dp[@]}" --output-dir "$work/x" --config "$work/typo.ini"
 printf '[train]\nwarmup_ratio = lots\n' > "$work/type.ini"
 bad "wrong type" "type.ini:2.*warmup_ratio" "${dp[@]}" --output-dir "$work/x" --config "$work/type.ini"
+bad "a ratio above 1" "value '1.5' of option '--train.warmup_ratio' must be in \[0, 1\]" "${base[@]}" --data.train "$corpus" --train.warmup_ratio 1.5 --output-dir "$work/x"
+bad "a negative length (no wrap-around)" "value '-1' of option '--data.max_length' must be at least 1" "${base[@]}" --data.train "$corpus" --data.max_length -1 --output-dir "$work/x"
+printf '[lora]\nenabled = true\ndropout = 1\n' > "$work/dropout.ini"
+bad "dropout 1 in a config file" "dropout.ini:3.*'--lora.dropout' must be in \[0, 1\)" "${base[@]}" --data.train "$corpus" --output-dir "$work/x" --config "$work/dropout.ini"
+mpi 2 "$MEDGPT" "${base[@]}" --data.train "$corpus" --train.max_steps -3 --output-dir "$work/x" 2> "$work/err2" > /dev/null
+rc=$?
+check "2 ranks, a negative step count: exit $rc, said once" '[[ $rc -ne 0 && $(grep -c "error:.*train.max_steps" "$work/err2") -eq 1 ]]'
 bad "missing data file" "nope.h5: no such corpus" "${base[@]}" --data.train "$work/nope.h5" --output-dir "$work/x"
 bad "another run's checkpoint in the output dir" "trainer.stage.*another run" \
   train --stage sft "${common[@]}" --data.train "$src/inputs/data/sft" --output-dir "$work/dp1"

@@ -212,3 +212,20 @@ TEST(Reference, LoraDisabledBaseEqualsAFrozenCopy) {
   EXPECT_NEAR(frozen[0].item<double>(), want, 1e-5);
   EXPECT_EQ(align::row_logps(base, b).count[0].item<float>(), 3.0f);
 }
+
+TEST(Reference, AdaptersBackOnWhenTheReferencePassThrows) {
+  // A reference pass that fails (here: a token id past the vocabulary) must not leave the policy's
+  // adapters off, or every later step would train a model that ignores them.
+  const std::string tiny = std::string(MEDGPT_FIXTURES_DIR) + "/hf-tiny/tiny_qwen3/model";
+  model::Transformer policy = model::Transformer::from_pretrained(tiny, at::kFloat);
+  model::apply_lora(policy, model::LoraConfig{}, 3);
+  data::TokenArrays rows;
+  rows.append({5, 9, 1000000, 3}, {0, 1, 1, 1});
+  const data::Batch b = data::batch_of(rows, data::Kind::Sft, {0}, 4, 0);
+  EXPECT_ANY_THROW(align::reference_row_logps(policy, nullptr, b));
+  for (const model::Block& block : policy.blocks()) {
+    ASSERT_TRUE(block.q.lora);
+    EXPECT_TRUE(block.q.lora->enabled);
+    EXPECT_TRUE(block.down.lora->enabled);
+  }
+}
