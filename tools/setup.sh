@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   # build
   build-essential cmake ninja-build ccache pkg-config git
+  # libFuzzer + ASan/UBSan for tools/fuzz.sh (clang pulls its sanitizer runtimes)
+  clang
   # tensors (LibTorch 1.13 CPU) and a fast BLAS: Debian's LibTorch links the reference BLAS,
   # fp32 matmul runs 15x slower without OpenBLAS' OpenMP build
   libtorch-dev libopenblas0-openmp

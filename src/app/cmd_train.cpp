@@ -19,6 +19,7 @@
 #include "dist/agreement.hpp"
 #include "dist/grid.hpp"
 #include "model/checkpoint.hpp"
+#include "model/commit_marker.hpp"
 #include "model/lora.hpp"
 #include "model/nf4.hpp"
 #include "model/safetensors.hpp"
@@ -179,6 +180,9 @@ int run_train(const po::variables_map& vm) {
     const std::string dir = resume == "auto" ? train::newest_checkpoint(out) : resume == "never" ? "" : resume;
     if (!dir.empty()) {
       if (!model::is_committed(dir)) util::fail("--resume", dir + " is not a committed checkpoint", "pass a checkpoints/step-* folder with COMMITTED, or auto");
+      if (resume != "auto")  // auto verified it already, falling back past damaged ones
+        if (const std::string damage = model::verify_checkpoint(dir); !damage.empty())
+          util::fail("--resume", dir + " is damaged: " + damage, "pass an intact checkpoint, or --resume auto for the newest intact one");
       train::RunLayout known{stage, lora ? "lora" : "full", precision, grid.tp_size(), grid.pp_size(), grid.dp_size(), to.zero, 0};
       known.global_batch = to.global_batch_size;
       train::check_resumable(dir, known, /*warn=*/false);

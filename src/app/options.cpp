@@ -1,11 +1,13 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <sstream>
 
 #include "app/bounded_value.hpp"
 #include "app/command.hpp"
 #include "util/error.hpp"
+#include "util/ini.hpp"
 
 namespace medgpt::app {
 
@@ -29,39 +31,20 @@ po::options_description all_options(const Command& cmd) {
   return all;
 }
 
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  const auto e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
-
-// Reads FILE.ini: "[section]" headers, "key = value" lines, '#' or ';' comments. Each key is
-// checked and parsed on its own so an error names its line.
+// Reads FILE.ini (util/ini.hpp). Each key is checked and parsed on its own so an error names its line.
 void store_config_file(const std::string& path, const po::options_description& desc, po::variables_map& vm) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) util::fail(path, "cannot open config file", "check the --config path");
-  std::string line, section;
-  for (std::int64_t n = 1; std::getline(in, line); ++n) {
-    const std::string t = trim(line);
-    if (t.empty() || t[0] == '#' || t[0] == ';') continue;
-    if (t.front() == '[') {
-      if (t.back() != ']') util::fail(util::at(path, n), "malformed section header \"" + t + "\"", "write [section]");
-      section = trim(t.substr(1, t.size() - 2));
-      continue;
-    }
-    const auto eq = t.find('=');
-    if (eq == std::string::npos) util::fail(util::at(path, n), "expected key = value, got \"" + t + "\"", "fix the line");
-    const std::string key = (section.empty() ? "" : section + ".") + trim(t.substr(0, eq));
-    const std::string value = trim(t.substr(eq + 1));
-    if (key == "config") util::fail(util::at(path, n), "config files cannot include other config files", "remove the line");
-    if (!desc.find_nothrow(key, false))
-      util::fail(util::at(path, n), "unknown key '" + key + "'", "see --help for the options this command takes");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const util::IniEntry& e : util::parse_ini(text, path)) {
+    if (e.key == "config") util::fail(util::at(path, e.line), "config files cannot include other config files", "remove the line");
+    if (!desc.find_nothrow(e.key, false))
+      util::fail(util::at(path, e.line), "unknown key '" + e.key + "'", "see --help for the options this command takes");
     try {
-      std::vector<std::string> tok{"--" + key + "=" + value};
+      std::vector<std::string> tok{"--" + e.key + "=" + e.value};
       po::store(po::command_line_parser(tok).options(desc).style(po::command_line_style::unix_style).run(), vm);
-    } catch (const po::error& e) {
-      util::fail(util::at(path, n), std::string(e.what()), "fix the value of '" + key + "'");
+    } catch (const po::error& err) {
+      util::fail(util::at(path, e.line), std::string(err.what()), "fix the value of '" + e.key + "'");
     }
   }
 }

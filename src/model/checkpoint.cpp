@@ -1,5 +1,6 @@
 #include "model/checkpoint.hpp"
 
+#include "model/commit_marker.hpp"
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -111,7 +112,7 @@ void commit_checkpoint(const std::string& dir, const ShardLayout& world_layout, 
   meta["pp"] = world_layout.pp_size;
   meta["dtype"] = dtype;
   util::write_file_atomic(dir + "/meta.json", meta.dump(2) + "\n");
-  util::write_file_atomic(dir + "/COMMITTED", "ok\n");
+  write_commit_marker(dir, digest_folder(dir));
 }
 
 NamedTensors read_model_full(const std::string& dir) {

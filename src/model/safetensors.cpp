@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "model/safetensors_header.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
 #include "util/json.hpp"
@@ -13,8 +14,6 @@
 namespace medgpt::model {
 
 namespace {
-
-constexpr std::uint64_t kMaxHeader = 100'000'000;  // the reference reader's limit
 
 struct DType {
   const char* name;
@@ -46,77 +45,15 @@ const char* safetensors_dtype(at::ScalarType t) { return by_type(t, "tensor").na
 NamedTensors read_safetensors(const std::string& path, std::map<std::string, std::string>* metadata) {
   util::MappedFile file(path);
   const std::string_view bytes = file.bytes();
-  if (bytes.size() < 8) util::fail(path, "truncated: shorter than the 8-byte header length", "re-download or re-export the file");
-  std::uint64_t n = 0;
-  std::memcpy(&n, bytes.data(), 8);  // little-endian on every platform we build for
-  if (n > kMaxHeader || 8 + n > bytes.size())
-    util::fail(path, "header length " + std::to_string(n) + " runs past the end of the " + std::to_string(bytes.size()) + "-byte file",
-               "the file is truncated or not safetensors; re-download it");
-  const std::string header_text(bytes.substr(8, n));
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(header_text);
-  } catch (const nlohmann::json::parse_error& e) {
-    util::fail(path, std::string("header is not valid JSON: ") + e.what(), "re-download or re-export the file");
-  }
-  if (!header.is_object()) util::fail(path, "header is not a JSON object", "re-download or re-export the file");
-  const std::uint64_t data_start = 8 + n, data_len = bytes.size() - data_start;
-
-  struct Entry {
-    std::string name;
-    const DType* dtype;
-    std::vector<std::int64_t> shape;
-    std::uint64_t begin, end;
-  };
-  std::vector<Entry> entries;
-  for (const auto& [name, v] : header.items()) {
-    if (name == "__metadata__") {
-      if (metadata && v.is_object())
-        for (const auto& [k, s] : v.items())
-          if (s.is_string()) (*metadata)[k] = s.get<std::string>();
-      continue;
-    }
-    const std::string where = path + ": " + name;
-    if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets"))
-      util::fail(where, "entry needs dtype, shape and data_offsets", "the file is not valid safetensors");
-    const DType* dt = by_name(v["dtype"].is_string() ? v["dtype"].get<std::string>() : "");
-    if (!dt) util::fail(where, "unknown or unsupported dtype " + v["dtype"].dump(), "medgpt reads F64 F32 BF16 F16 I64 I32 I16 U8 I8 BOOL");
-    Entry e{name, dt, {}, 0, 0};
-    std::uint64_t elems = 1;
-    for (const auto& d : v["shape"]) {
-      if (!d.is_number_integer() || d.get<std::int64_t>() < 0) util::fail(where, "bad shape " + v["shape"].dump(), "the file is corrupt");
-      e.shape.push_back(d.get<std::int64_t>());
-      elems *= static_cast<std::uint64_t>(d.get<std::int64_t>());
-    }
-    const auto& off = v["data_offsets"];
-    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
-      util::fail(where, "bad data_offsets " + off.dump(), "the file is corrupt");
-    e.begin = off[0].get<std::uint64_t>();
-    e.end = off[1].get<std::uint64_t>();
-    if (e.end < e.begin || e.end - e.begin != elems * static_cast<std::uint64_t>(dt->bytes))
-      util::fail(where, "data_offsets " + off.dump() + " do not hold " + std::to_string(elems) + " " + dt->name + " values",
-                 "the file is corrupt");
-    entries.push_back(std::move(e));
-  }
-  // The byte buffer must be exactly covered: sorted by offset, no holes, no overlap.
-  std::vector<const Entry*> by_offset;
-  for (const auto& e : entries) by_offset.push_back(&e);
-  std::sort(by_offset.begin(), by_offset.end(), [](auto* a, auto* b) { return a->begin != b->begin ? a->begin < b->begin : a->end < b->end; });
-  std::uint64_t expect = 0;
-  for (const Entry* e : by_offset) {
-    if (e->begin != expect) util::fail(path + ": " + e->name, "data_offsets leave a hole or overlap another tensor", "the file is corrupt");
-    expect = e->end;
-  }
-  if (expect != data_len)
-    util::fail(path, "tensor data ends at byte " + std::to_string(data_start + expect) + " but the file has " + std::to_string(bytes.size()),
-               "the file is truncated or corrupt; re-download it");
-
+  SafetensorsHeader h = parse_safetensors_header(bytes, path);
+  if (metadata)
+    for (auto& [k, v] : h.metadata) (*metadata)[k] = std::move(v);
   NamedTensors out;
-  out.reserve(entries.size());
-  for (const Entry* e : by_offset) {
-    at::Tensor t = at::empty(e->shape, at::TensorOptions().dtype(e->dtype->type));
-    if (e->end > e->begin) std::memcpy(t.data_ptr(), bytes.data() + data_start + e->begin, e->end - e->begin);
-    out.emplace_back(e->name, std::move(t));
+  out.reserve(h.entries.size());
+  for (const SafetensorsEntry& e : h.entries) {
+    at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(by_name(e.dtype)->type));
+    if (e.end > e.begin) std::memcpy(t.data_ptr(), bytes.data() + h.data_start + e.begin, e.end - e.begin);
+    out.emplace_back(e.name, std::move(t));
   }
   return out;
 }

@@ -10,6 +10,7 @@
 
 #include "dist/agreement.hpp"
 #include "model/checkpoint.hpp"
+#include "model/commit_marker.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
 #include "util/h5.hpp"
@@ -73,7 +74,13 @@ std::string checkpoint_dir(const std::string& output_dir, std::int64_t step) {
 
 std::string newest_checkpoint(const std::string& output_dir) {
   const auto steps = committed_steps(output_dir);
-  return steps.empty() ? std::string() : steps.back().second;
+  for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
+    const std::string damage = model::verify_checkpoint(it->second);
+    if (damage.empty()) return it->second;
+    util::log("warning: checkpoint " + it->second + " is damaged (" + damage + "); " +
+              (std::next(it) == steps.rend() ? std::string("no older checkpoint to fall back to") : "falling back to " + std::next(it)->second));
+  }
+  return "";
 }
 
 RunCheckpointer::RunCheckpointer(std::string output_dir, dist::Grid& grid, RunLayout layout, std::vector<int> split_dims,
@@ -94,6 +101,7 @@ std::string RunCheckpointer::save(const RunState& state, const FlatParams& flat,
   });
 
   const int tp = grid_.tp_size(), tpr = grid_.tp_rank(), dp = grid_.dp_size(), dpr = grid_.dp_rank();
+  std::vector<model::FileDigest> written;  // this rank's files, for COMMITTED
   const std::vector<std::int64_t> epochs = dist::allgather_int(grid_.dp(), state.cursor.epoch);
   const std::vector<std::int64_t> positions = dist::allgather_int(grid_.dp(), state.cursor.position);
   dist::together(world, [&] {
@@ -115,6 +123,7 @@ std::string RunCheckpointer::save(const RunState& state, const FlatParams& flat,
       const model::ShardLayout l{tpr, tp, grid_.pp_rank(), grid_.pp_size()};
       model::write_model_shard(tmp, l, tensors, logical, offsets);
       util::fsync_path(tmp + "/" + model::shard_file(l));
+      written.push_back(model::digest_file(tmp, model::shard_file(l)));
     }
     if (layout_.zero == 1 || dpr == 0) {  // without ZeRO every dp rank holds the same state
       const std::string path = tmp + "/" + optim_file(tpr, dpr, dp);
@@ -127,9 +136,12 @@ std::string RunCheckpointer::save(const RunState& state, const FlatParams& flat,
         f.write("exp_avg_sq", H5T_NATIVE_FLOAT, dims, adam.exp_avg_sq().contiguous().data_ptr());
       }
       util::fsync_path(path);
+      written.push_back(model::digest_file(tmp, optim_file(tpr, dpr, dp)));
     }
   });
-  world.barrier();
+  // Each rank digests what it wrote (in parallel, from the page cache); rank 0 lists them all.
+  std::string digests;
+  for (const std::string& part : dist::allgather_strings(world, model::to_lines(written))) digests += part;
   // Testing aid for the crash-consistency test: die like `kill -9` with the shards on disk and no
   // COMMITTED marker yet.
   if (const char* k = std::getenv("MEDGPT_TEST_KILL_IN_CHECKPOINT"); k && std::atoll(k) == state.step) std::raise(SIGKILL);
@@ -166,8 +178,13 @@ std::string RunCheckpointer::save(const RunState& state, const FlatParams& flat,
                        {"config", config_text_}};
     util::write_file_atomic(tmp + "/meta.json", meta.dump(2) + "\n");
     util::fsync_path(tmp + "/meta.json");
-    util::write_file_atomic(tmp + "/COMMITTED", "ok\n");
-    util::fsync_path(tmp + "/COMMITTED");
+    std::vector<model::FileDigest> files = model::from_lines(digests);
+    for (const auto& e : fs::directory_iterator(tmp)) {  // rank 0's own: meta.json and the side files
+      const std::string name = e.path().filename().string();
+      if (std::none_of(files.begin(), files.end(), [&](const model::FileDigest& f) { return f.name == name; }))
+        files.push_back(model::digest_file(tmp, name));
+    }
+    model::write_commit_marker(tmp, files);
     util::fsync_path(tmp);
     fs::remove_all(final_dir);
     fs::rename(tmp, final_dir);

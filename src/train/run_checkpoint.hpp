@@ -4,7 +4,8 @@
 //   optim-tpXX-dpXX-of-ZZ.h5        AdamW moments of each optimizer shard and its step count
 //   meta.json                       step, tokens, loader cursor per dp rank, layout, config text
 //   config.json, tokenizer files    so the folder is a usable model checkpoint
-//   COMMITTED                       written last by rank 0, after a barrier and fsync
+//   COMMITTED                       written last by rank 0, after every shard is fsynced: each
+//                                   file's size and SHA-256 (model/commit_marker.hpp)
 // Files are written into step-XXXXXXXX.partial/, renamed when committed: a crash leaves at most a
 // .partial folder, which resume ignores and the next save replaces.
 #pragma once
@@ -51,7 +52,9 @@ std::int64_t checkpoint_step(const std::string& dir);
 // values before any work. Another micro-batch size under the same global batch is only a warning:
 // the same rows make each step, accumulated in other groups.
 void check_resumable(const std::string& dir, const RunLayout& layout, bool warn = true);
-// The newest committed OUT/checkpoints/step-* folder, or "" (half-written ones are ignored).
+// The newest committed OUT/checkpoints/step-* folder whose files match the sizes and SHA-256 that
+// its COMMITTED records, or "" (half-written ones are ignored; a damaged one is skipped with a
+// warning that names the file, falling back to the one before).
 std::string newest_checkpoint(const std::string& output_dir);
 
 class RunCheckpointer {

@@ -35,6 +35,8 @@ nlohmann::json parse_json(const std::string& text, const std::string& path) {
     std::string what = e.what();
     if (auto p = what.find("parse error"); p != std::string::npos) what = what.substr(p);
     fail(at(path, static_cast<std::int64_t>(line)), "malformed JSON: " + what, "fix the file or regenerate it");
+  } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double (out_of_range.406)
+    fail(path, std::string("malformed JSON: ") + e.what(), "fix the file or regenerate it");
   }
 }
 

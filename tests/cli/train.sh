@@ -6,6 +6,8 @@
 # - SIGUSR1 from outside stops at a step boundary with a committed checkpoint and exit 99;
 # - resuming with another global batch or corpus is refused with both values; another micro-batch
 #   size only warns;
+# - COMMITTED records every file's size and SHA-256: a flipped byte makes --resume auto fall back to
+#   the previous checkpoint (same curve), a truncated shard named with --resume is refused;
 # - a half-written checkpoint (kill -9 during the write) is ignored and the run resumes from the
 #   previous one, to the same curve;
 # - dp=2 equals dp=1 with the same global batch within 1e-5; ZeRO-1 equals plain dp;
@@ -55,6 +57,25 @@ check "stop at step 4: exit 99 with a committed checkpoint" '[[ $rc -eq 99 && -f
 "$MEDGPT" "${run[@]}" --output-dir "$work/resumed" 2> "$work/resume.log"
 check "resume auto continues from step 4" 'grep -q "resumed from .*step-00000004 at step 4" "$work/resume.log"'
 check "4 + resume 4 == 8 straight, bit for bit" 'diff <(curve "$work/straight") <(curve "$work/resumed")'
+check "COMMITTED records each file's size and SHA-256" \
+  '[[ $(jq -r ".files | keys | length" "$work/resumed/checkpoints/step-00000008/COMMITTED") -ge 4 ]] &&
+   (cd "$work/resumed/checkpoints/step-00000008" && jq -r ".files | to_entries[] | \"\(.value.sha256)  \(.key)\"" COMMITTED | sha256sum -c --quiet)'
+
+# A damaged newest checkpoint (one flipped byte in its model shard): --resume auto says so and falls
+# back to step 4, continuing the same curve; naming it with --resume is refused with one line.
+cp -r "$work/resumed" "$work/flipped"
+shard=$(ls "$work"/flipped/checkpoints/step-00000008/model-*.h5)
+printf '\xff' | dd of="$shard" bs=1 seek=$(($(stat -c %s "$shard") / 2)) conv=notrunc status=none
+"$MEDGPT" "${run[@]}" --output-dir "$work/flipped" 2> "$work/flipped.log"
+check "flipped byte: resume auto warns and falls back to step 4" \
+  'grep -q "warning: checkpoint .*step-00000008 is damaged (model-.*h5: its SHA-256 differs.*falling back to .*step-00000004" "$work/flipped.log" &&
+   grep -q "resumed from .*step-00000004 at step 4" "$work/flipped.log"'
+check "... and continues the same curve" 'diff <(curve "$work/straight") <(curve "$work/flipped")'
+cp -r "$work/resumed" "$work/truncated"
+optim=$(ls "$work"/truncated/checkpoints/step-00000008/optim-*.h5)
+truncate -s 100 "$optim"
+bad "a truncated optimizer shard named with --resume" "step-00000008 is damaged: optim-.*h5: 100 bytes, COMMITTED records [0-9]+ \(truncated\)" \
+  "${run[@]}" --output-dir "$work/truncated" --resume "$work/truncated/checkpoints/step-00000008"
 
 # Resuming with another global batch or corpus is refused before any work (the data cursor and the
 # schedule would mean something else); another micro-batch size under the same global batch warns.

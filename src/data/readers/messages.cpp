@@ -40,7 +40,7 @@ std::string function_call_text(const std::string& value, const std::string& wher
   nlohmann::ordered_json fc;
   try {
     fc = nlohmann::ordered_json::parse(value);
-  } catch (const nlohmann::ordered_json::parse_error&) {
+  } catch (const nlohmann::ordered_json::exception&) {  // also out_of_range: a number past a double
     fields::fail(where, field, "a function_call turn does not hold JSON",
                  R"(write the call as a JSON string such as "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Beijing\"}}")");
   }

@@ -147,6 +147,8 @@ json parse_record_line(std::string_view text, const std::string& where) {
                    "save the file as UTF-8 (for a GBK file: iconv -f GBK -t UTF-8 in.jsonl > out.jsonl)");
     }
     util::fail(where, "not valid JSON at " + position(text, err) + ": " + parser_detail(e.what()), kLineTodo);
+  } catch (const json::exception& e) {  // valid syntax the parser still refuses: a number past a double's range
+    util::fail(where, std::string("not valid JSON: ") + e.what(), kLineTodo);
   }
   if (!j.is_object()) util::fail(where, "the record is " + fields::type_name(j) + ", not a JSON object", kLineTodo);
   return j;

@@ -78,6 +78,27 @@ Tokenizer Tokenizer::load(const std::string& path) {
 
   Tokenizer t;
   t.source_ = file;
+  // The parts name what they refuse; a shape none of them checks (a missing key, a wrong type deep
+  // inside) still ends as one line naming the file.
+  try {
+    t.read_parts(j, file);
+  } catch (const nlohmann::json::exception& e) {
+    util::fail(file, std::string("not a tokenizer.json medgpt can read: ") + e.what(), "pass a Hugging Face tokenizer.json");
+  }
+
+  const std::string config_file = dir + "/tokenizer_config.json";
+  if (util::file_exists(config_file))
+    t.config_ = nlohmann::ordered_json::parse(util::read_json_file(config_file).dump());
+  try {
+    t.apply_config(config_file);
+  } catch (const nlohmann::json::exception& e) {
+    util::fail(config_file, std::string("not a tokenizer_config.json medgpt can read: ") + e.what(), "fix or remove the file");
+  }
+  return t;
+}
+
+void Tokenizer::read_parts(const nlohmann::json& j, const std::string& file) {
+  Tokenizer& t = *this;
   t.model_ = Bpe::from_json(j["model"], file);
   t.added_ = AddedVocabulary::from_json(j.contains("added_tokens") ? j["added_tokens"] : nlohmann::json(), file);
   t.added_.assign_ids_like_hf(t.model_);
@@ -85,12 +106,6 @@ Tokenizer Tokenizer::load(const std::string& path) {
   t.pre_ = PreTokenizer::from_json(j.contains("pre_tokenizer") ? j["pre_tokenizer"] : nlohmann::json(), file);
   check_decoder(j.contains("decoder") ? j["decoder"] : nlohmann::json(), file);
   if (j.contains("post_processor")) t.post_processor_ = nlohmann::ordered_json::parse(j["post_processor"].dump());
-
-  const std::string config_file = dir + "/tokenizer_config.json";
-  if (util::file_exists(config_file))
-    t.config_ = nlohmann::ordered_json::parse(util::read_json_file(config_file).dump());
-  t.apply_config(config_file);
-  return t;
 }
 
 Tokenizer Tokenizer::from_parts(Bpe model, AddedVocabulary added, Normalizer norm, std::unique_ptr<PreTokenizer> pre,

@@ -64,6 +64,7 @@ class Tokenizer {
 
  private:
   Tokenizer();
+  void read_parts(const nlohmann::json& j, const std::string& file);  // model, added tokens, normalizer, pre-tokenizer
   void apply_config(const std::string& where);
   void encode_text(std::string_view piece, std::vector<TokenId>& out) const;
 
