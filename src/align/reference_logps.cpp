@@ -50,6 +50,7 @@ void write_cache(const std::string& cache, const Splits& splits) {
   {
     util::H5File f = util::H5File::create(tmp);
     for (const auto& [split, rows] : splits) f.write(dataset(split), H5T_NATIVE_DOUBLE, {rows->ref_logps.size()}, rows->ref_logps.data());
+    f.close();
   }
   std::filesystem::rename(tmp, cache);
 }

@@ -149,6 +149,7 @@ void write_columns(const std::string& path, const CorpusInfo& info, const Column
     write_attributes(f, info);
     write_column_split(f, "", train);
     if (valid.size() > 0) write_column_split(f, "valid/", valid);
+    f.close();
   }
   finish(tmp, path);
 }
@@ -160,6 +161,7 @@ void write_corpus(const std::string& path, const CorpusInfo& info, const TokenAr
     write_attributes(f, info);
     write_split(f, "", info.kind, train);
     if (valid.size() > 0) write_split(f, "valid/", info.kind, valid);
+    f.close();
   }
   finish(tmp, path);
 }

@@ -91,6 +91,7 @@ void write_model_shard(const std::string& dir, const ShardLayout& l, const Named
       f.set_attr(name, "logical_shape", logical[i]);
       f.set_attr(name, "offset", offsets[i]);
     }
+    f.close();
   }
   std::error_code ec;
   fs::rename(tmp, path, ec);

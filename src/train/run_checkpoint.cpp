@@ -46,6 +46,19 @@ std::vector<std::pair<std::int64_t, std::string>> committed_steps(const std::str
   return out;
 }
 
+// Testing aid for the crash-consistency tests (tests/cli/train.sh, tools/fault-inject.sh):
+// MEDGPT_TEST_KILL_IN_CHECKPOINT=STEP[:POINT] dies like `kill -9` at POINT of writing checkpoint
+// STEP. Points in write order: start, model, optim, digests (the default: every shard on disk, no
+// COMMITTED yet), side, meta, committed (COMMITTED written, folder not yet renamed), renamed.
+void die_here_for_test(std::int64_t step, const char* point) {
+  const char* k = std::getenv("MEDGPT_TEST_KILL_IN_CHECKPOINT");
+  if (!k) return;
+  const std::string spec = k;
+  const auto colon = spec.find(':');
+  const std::string where = colon == std::string::npos ? "digests" : spec.substr(colon + 1);
+  if (std::atoll(spec.c_str()) == step && where == point) std::raise(SIGKILL);
+}
+
 }  // namespace
 
 std::int64_t checkpoint_step(const std::string& dir) {
@@ -99,6 +112,7 @@ std::string RunCheckpointer::save(const RunState& state, const FlatParams& flat,
       fs::create_directories(tmp);
     }
   });
+  die_here_for_test(state.step, "start");
 
   const int tp = grid_.tp_size(), tpr = grid_.tp_rank(), dp = grid_.dp_size(), dpr = grid_.dp_rank();
   std::vector<model::FileDigest> written;  // this rank's files, for COMMITTED
@@ -124,6 +138,7 @@ std::string RunCheckpointer::save(const RunState& state, const FlatParams& flat,
       model::write_model_shard(tmp, l, tensors, logical, offsets);
       util::fsync_path(tmp + "/" + model::shard_file(l));
       written.push_back(model::digest_file(tmp, model::shard_file(l)));
+      die_here_for_test(state.step, "model");
     }
     if (layout_.zero == 1 || dpr == 0) {  // without ZeRO every dp rank holds the same state
       const std::string path = tmp + "/" + optim_file(tpr, dpr, dp);
@@ -134,21 +149,22 @@ std::string RunCheckpointer::save(const RunState& state, const FlatParams& flat,
         const std::vector<std::uint64_t> dims{static_cast<std::uint64_t>(adam.hi() - adam.lo())};
         f.write("exp_avg", H5T_NATIVE_FLOAT, dims, adam.exp_avg().contiguous().data_ptr());
         f.write("exp_avg_sq", H5T_NATIVE_FLOAT, dims, adam.exp_avg_sq().contiguous().data_ptr());
+        f.close();
       }
       util::fsync_path(path);
       written.push_back(model::digest_file(tmp, optim_file(tpr, dpr, dp)));
+      die_here_for_test(state.step, "optim");
     }
   });
   // Each rank digests what it wrote (in parallel, from the page cache); rank 0 lists them all.
   std::string digests;
   for (const std::string& part : dist::allgather_strings(world, model::to_lines(written))) digests += part;
-  // Testing aid for the crash-consistency test: die like `kill -9` with the shards on disk and no
-  // COMMITTED marker yet.
-  if (const char* k = std::getenv("MEDGPT_TEST_KILL_IN_CHECKPOINT"); k && std::atoll(k) == state.step) std::raise(SIGKILL);
+  die_here_for_test(state.step, "digests");
 
   dist::together(world, [&] {
     if (world.rank() != 0) return;
     if (!side_files_from_.empty()) model::copy_side_files(side_files_from_, tmp);
+    die_here_for_test(state.step, "side");
     nlohmann::ordered_json cursors = nlohmann::ordered_json::array();
     for (int r = 0; r < dp; ++r)
       cursors.push_back({{"epoch", epochs[static_cast<std::size_t>(r)]}, {"position", positions[static_cast<std::size_t>(r)]},
@@ -178,6 +194,7 @@ std::string RunCheckpointer::save(const RunState& state, const FlatParams& flat,
                        {"config", config_text_}};
     util::write_file_atomic(tmp + "/meta.json", meta.dump(2) + "\n");
     util::fsync_path(tmp + "/meta.json");
+    die_here_for_test(state.step, "meta");
     std::vector<model::FileDigest> files = model::from_lines(digests);
     for (const auto& e : fs::directory_iterator(tmp)) {  // rank 0's own: meta.json and the side files
       const std::string name = e.path().filename().string();
@@ -185,10 +202,12 @@ std::string RunCheckpointer::save(const RunState& state, const FlatParams& flat,
         files.push_back(model::digest_file(tmp, name));
     }
     model::write_commit_marker(tmp, files);
+    die_here_for_test(state.step, "committed");
     util::fsync_path(tmp);
     fs::remove_all(final_dir);
     fs::rename(tmp, final_dir);
     util::fsync_path(fs::path(final_dir).parent_path().string());
+    die_here_for_test(state.step, "renamed");
     prune();
   });
   return final_dir;

@@ -44,12 +44,19 @@ H5File H5File::open(const std::string& path) {
 #endif
   if (ok <= 0) fail(path, "missing or not an HDF5 file", "check the path");
   const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (id < 0) fail(path, "cannot open HDF5 file", "check the file");
+  if (id < 0) fail(path, "cannot open the HDF5 file: it is truncated or damaged", "restore it, or make it again (e.g. medgpt prepare)");
   return H5File(id, path);
 }
 
 H5File::~H5File() {
   if (id_ >= 0) H5Fclose(id_);
+}
+
+void H5File::close() {
+  const hid_t id = id_;
+  id_ = -1;
+  const bool flushed = H5Fflush(id, H5F_SCOPE_LOCAL) >= 0;
+  if (H5Fclose(id) < 0 || !flushed) fail(path_, "could not finish writing the file", "check free disk space");
 }
 
 void H5File::write(const std::string& name, hid_t type, const std::vector<std::uint64_t>& dims, const void* data) {

@@ -18,7 +18,9 @@ class H5File {
   H5File(H5File&& o) noexcept : id_(o.id_), path_(std::move(o.path_)) { o.id_ = -1; }
   H5File(const H5File&) = delete;
   H5File& operator=(const H5File&) = delete;
-  ~H5File();
+  ~H5File();  // closes, ignoring errors: writers call close() to see them
+  // Flushes and closes the file; util::Error when the last writes fail (a full disk shows here).
+  void close();
 
   hid_t id() const { return id_; }
   const std::string& path() const { return path_; }

@@ -33,6 +33,9 @@ std::string fixture_model(const std::string& name) { return std::string(MEDGPT_F
 
 double max_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
 
+// Two rows of 7 ids within every fixture's vocabulary.
+at::Tensor two_rows() { return at::tensor({1, 21, 55, 103, 165, 241, 331, 435, 553, 685, 831, 991, 17, 29}, at::kLong).view({2, 7}); }
+
 bool is_b(const std::string& name) { return name.find("lora_B") != std::string::npos; }
 
 // B of the k-th adapter: 0.01 * one of 11 levels in [-1, 1] along its flattened full tensor.
@@ -131,7 +134,7 @@ TEST_P(LoraTensorParallel, MatchesSingleRank) {
     SCOPED_TRACE("tp " + std::to_string(tp));
     dist::Grid grid(tp, 1);
     const int rank = grid.tp_rank();
-    const auto ids = at::tensor({1, 21, 55, 103, 165, 241, 331, 435, 553, 685, 831, 991, 17, 29}, at::kLong).view({2, 7});
+    const at::Tensor ids = two_rows();
     at::Tensor labels = ids.clone();
     labels.index_put_({0, 3}, -100);
 
@@ -211,7 +214,7 @@ TEST_P(LoraTensorParallel, DropoutDrawsTheSingleRankMasks) {
     if (world % tp != 0) continue;
     SCOPED_TRACE("tp " + std::to_string(tp));
     dist::Grid grid(tp, 1);
-    const auto ids = at::tensor({1, 21, 55, 103, 165, 241, 331, 435, 553, 685, 831, 991, 17, 29}, at::kLong).view({2, 7});
+    const at::Tensor ids = two_rows();
     const at::Tensor labels = ids.clone();
     model::Transformer full = model::Transformer::from_pretrained(fixture_model(name), at::kDouble);
     model::Transformer split = model::Transformer::from_pretrained(fixture_model(name), at::kDouble, &grid.tp());
