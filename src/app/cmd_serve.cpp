@@ -161,7 +161,11 @@ class Server {
     s.top_p = field<double>(body, "top_p", s.top_p, &json::is_number, "a number");
     if (s.top_p <= 0 || s.top_p > 1) throw bad("top_p", "'top_p' must be in (0, 1]");
     s.top_k = field<std::int64_t>(body, "top_k", s.top_k, &json::is_number_integer, "an integer");
+    if (s.top_k < 0) throw bad("top_k", "'top_k' must be 0 (off) or more");
     s.repetition_penalty = field<double>(body, "repetition_penalty", s.repetition_penalty, &json::is_number, "a number");
+    if (!(s.repetition_penalty > 0)) throw bad("repetition_penalty", "'repetition_penalty' must be positive (1: off)");
+    if (body.contains("seed") && body["seed"].is_number_integer() && body["seed"].get<std::int64_t>() < 0 && !body["seed"].is_number_unsigned())
+      throw bad("seed", "'seed' must not be negative");
     a.options.seed = field<std::uint64_t>(body, "seed", a.options.seed, &json::is_number_integer, "an integer");
     const std::int64_t ctx = model_.config().max_position_embeddings, n = static_cast<std::int64_t>(a.prompt.size());
     if (n >= ctx) throw ApiError{400, "invalid_request_error", "the prompt has " + std::to_string(n) + " tokens; the context is " + std::to_string(ctx), "messages", "context_length_exceeded"};

@@ -4,8 +4,9 @@
 #   streamed deltas concatenate to the same text and end with `data: [DONE]`; /v1/completions;
 # - stop strings cut the answer (finish_reason "stop"), max_tokens ends it ("length"), usage counts;
 # - 32 clients at once over loopback: every answer complete and equal to the single one;
-# - errors as OpenAI JSON with the right status: bad JSON, a wrong type, n > 1, a prompt beyond the
-#   context, a body over the limit, a wrong API key, an unknown path;
+# - errors as OpenAI JSON with the right status: bad JSON, a wrong type, n > 1, a non-positive
+#   repetition penalty, a negative top_k or seed, a prompt beyond the context, a body over the
+#   limit, a wrong API key, an unknown path;
 # - SIGTERM stops the server cleanly (exit 0);
 # - chat from a pipe: two greedy turns, /reset, exit; a turn after /reset equals a fresh one.
 source "$(dirname "$0")/common.bash"
@@ -71,6 +72,9 @@ auth=(-H "Authorization: Bearer sekret")
 err "bad JSON" 400 invalid_request_error "${auth[@]}" "$url/v1/chat/completions" -d '{"messages": ['
 err "wrong type" 400 invalid_request_error "${auth[@]}" "$url/v1/chat/completions" -d '{"messages": [{"role": "user", "content": "hi"}], "max_tokens": "many"}'
 err "n > 1" 400 invalid_request_error "${auth[@]}" "$url/v1/chat/completions" -d '{"messages": [{"role": "user", "content": "hi"}], "n": 2}'
+err "repetition_penalty 0" 400 invalid_request_error "${auth[@]}" "$url/v1/completions" -d '{"prompt": "hi", "repetition_penalty": 0}'
+err "negative top_k" 400 invalid_request_error "${auth[@]}" "$url/v1/completions" -d '{"prompt": "hi", "top_k": -3}'
+err "negative seed" 400 invalid_request_error "${auth[@]}" "$url/v1/completions" -d '{"prompt": "hi", "seed": -1}'
 long=$(seq -s ' ' 1000 1400)   # ~2,000 tokens; the context is 512
 err "prompt beyond the context" 400 context_length_exceeded "${auth[@]}" "$url/v1/completions" -d "{\"prompt\": \"$long\"}"
 head -c 30000 /dev/zero | tr '\0' a > "$work/big"
