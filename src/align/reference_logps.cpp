@@ -1,6 +1,5 @@
 #include "align/reference_logps.hpp"
 
-#include <algorithm>
 #include <filesystem>
 #include <utility>
 #include <vector>
@@ -35,11 +34,9 @@ bool read_cache(const std::string& cache, const Splits& splits, dist::Comm& dp) 
     return true;
   });
   if (!usable) return false;
-  for (const auto& [split, rows] : splits) {
-    at::Tensor values = at::empty({static_cast<std::int64_t>(rows->size())}, at::kDouble);
-    if (dp.rank() == 0) std::copy(rows->ref_logps.begin(), rows->ref_logps.end(), values.data_ptr<double>());
-    dp.broadcast(values, 0);
-    rows->ref_logps.assign(values.data_ptr<double>(), values.data_ptr<double>() + values.numel());
+  for (const auto& [split, rows] : splits) {  // into the vectors rank 0 filled, in place
+    rows->ref_logps.resize(rows->size());
+    dp.broadcast(at::from_blob(rows->ref_logps.data(), {static_cast<std::int64_t>(rows->size())}, at::kDouble), 0);
   }
   return true;
 }

@@ -1,13 +1,12 @@
 #include <cstdio>
-#include <fstream>
 #include <iostream>
-#include <iterator>
 #include <sstream>
 
 #include "app/bounded_value.hpp"
 #include "app/command.hpp"
 #include "util/error.hpp"
 #include "util/ini.hpp"
+#include "util/json.hpp"
 
 namespace medgpt::app {
 
@@ -33,10 +32,7 @@ po::options_description all_options(const Command& cmd) {
 
 // Reads FILE.ini (util/ini.hpp). Each key is checked and parsed on its own so an error names its line.
 void store_config_file(const std::string& path, const po::options_description& desc, po::variables_map& vm) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) util::fail(path, "cannot open config file", "check the --config path");
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  for (const util::IniEntry& e : util::parse_ini(text, path)) {
+  for (const util::IniEntry& e : util::parse_ini(util::read_file(path), path)) {
     if (e.key == "config") util::fail(util::at(path, e.line), "config files cannot include other config files", "remove the line");
     if (!desc.find_nothrow(e.key, false))
       util::fail(util::at(path, e.line), "unknown key '" + e.key + "'", "see --help for the options this command takes");

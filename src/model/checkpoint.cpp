@@ -1,11 +1,11 @@
 #include "model/checkpoint.hpp"
 
-#include "model/commit_marker.hpp"
 #include <cstdio>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "model/commit_marker.hpp"
 #include "model/transformer.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"

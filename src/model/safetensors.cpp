@@ -15,16 +15,16 @@ namespace medgpt::model {
 
 namespace {
 
+// Element widths live with the header parser (safetensors_dtype_bytes).
 struct DType {
   const char* name;
   at::ScalarType type;
-  int bytes;
   int align_rank;  // writer order: larger first (U64, I64, F64 ... as the reference sorts)
 };
 const DType kDTypes[] = {
-    {"F64", at::kDouble, 8, 9}, {"I64", at::kLong, 8, 10}, {"F32", at::kFloat, 4, 7}, {"I32", at::kInt, 4, 6},
-    {"BF16", at::kBFloat16, 2, 5}, {"F16", at::kHalf, 2, 4}, {"I16", at::kShort, 2, 3},
-    {"U8", at::kByte, 1, 1}, {"I8", at::kChar, 1, 1}, {"BOOL", at::kBool, 1, 0},
+    {"F64", at::kDouble, 9}, {"I64", at::kLong, 10}, {"F32", at::kFloat, 7}, {"I32", at::kInt, 6},
+    {"BF16", at::kBFloat16, 5}, {"F16", at::kHalf, 4}, {"I16", at::kShort, 3},
+    {"U8", at::kByte, 1}, {"I8", at::kChar, 1}, {"BOOL", at::kBool, 0},
 };
 
 const DType* by_name(const std::string& n) {

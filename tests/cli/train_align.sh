@@ -92,6 +92,12 @@ mpi 2 "$MEDGPT" "${dpo[@]}" --parallel.tp 2 --output-dir "$work/tp2" 2>/dev/null
 d=$(jq -n --slurpfile a "$work/fly/metrics.jsonl" --slurpfile b "$work/tp2/metrics.jsonl" '[range($a|length) as $i | ($a[$i].loss // 0) - ($b[$i].loss // 0), ($a[$i]["rewards/margins"] // 0) - ($b[$i]["rewards/margins"] // 0), ($a[$i].eval_loss // 0) - ($b[$i].eval_loss // 0) | fabs] | max')
 check "dpo: tp=2 (vocab-parallel sequence log-probs) == tp=1 within 1e-5 (max diff $d)" '[[ -n "$d" && $(jq -n "$d < 1e-5") == true ]]'
 check "dpo: the reference log-probs are cached beside the prepared data" 'ls "$work"/pre/data/ref-logps-*.h5 >/dev/null && grep -q "computed, cached" "$work/pre.log"'
+# The cache read back on 2 dp ranks: rank 0 reads it and broadcasts the values; the curve is the same.
+mkdir -p "$work/pre2" && cp -r "$work/pre/data" "$work/pre2/data"
+mpi 2 "$MEDGPT" "${dpo[@]}" --dpo.precompute_ref_log_probs --output-dir "$work/pre2" 2> "$work/pre2.log"
+d=$(jq -n --slurpfile a "$work/pre/metrics.jsonl" --slurpfile b "$work/pre2/metrics.jsonl" '[range($a|length) as $i | ($a[$i].loss // 0) - ($b[$i].loss // 0), ($a[$i]["rewards/margins"] // 0) - ($b[$i]["rewards/margins"] // 0), ($a[$i].eval_loss // 0) - ($b[$i].eval_loss // 0) | fabs] | max')
+check "dpo: the cached reference log-probs read on 2 ranks give the same curve within 1e-5 (max diff $d)" \
+  'grep -q "reference log-probs of .* rows from .*ref-logps-" "$work/pre2.log" && [[ -n "$d" && $(jq -n "$d < 1e-5") == true ]]'
 
 # ---- bad input ----
 {

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "data/readers/record_line.hpp"
+#include "error_of.hpp"
 #include "data/tokenizer/tokenizer.hpp"
 #include "model/config.hpp"
 #include "model/safetensors_header.hpp"
@@ -15,19 +16,9 @@
 #include "util/json.hpp"
 
 using namespace medgpt;
+using medgpt::test::error_of;
 
 namespace {
-
-// The util::Error message of body(), or "" when it did not throw one.
-template <class F>
-std::string refusal(F&& body) {
-  try {
-    body();
-  } catch (const util::Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 nlohmann::json qwen3_config() {
   return {{"model_type", "qwen3"}, {"vocab_size", 64}, {"hidden_size", 16}, {"intermediate_size", 32}, {"num_hidden_layers", 1},
@@ -35,22 +26,22 @@ nlohmann::json qwen3_config() {
 }
 
 TEST(BadInput, ConfigFieldsOfTheWrongTypeOrSize) {
-  EXPECT_NE(refusal([] { model::ModelConfig::from_json(8, "c.json"); }).find("c.json: is not a JSON object"), std::string::npos);
+  EXPECT_NE(error_of([] { model::ModelConfig::from_json(8, "c.json"); }).find("c.json: is not a JSON object"), std::string::npos);
   nlohmann::json j = qwen3_config();
-  EXPECT_EQ(refusal([&] { model::ModelConfig::from_json(j, "c.json"); }), "");
+  EXPECT_EQ(error_of([&] { model::ModelConfig::from_json(j, "c.json"); }), "");
   j["rms_norm_eps"] = "tiny";
-  EXPECT_NE(refusal([&] { model::ModelConfig::from_json(j, "c.json"); }).find("c.json: rms_norm_eps: has the wrong type"), std::string::npos);
+  EXPECT_NE(error_of([&] { model::ModelConfig::from_json(j, "c.json"); }).find("c.json: rms_norm_eps: has the wrong type"), std::string::npos);
   j = qwen3_config();
   j["rope_scaling"] = {{"rope_type", 3}};
-  EXPECT_NE(refusal([&] { model::ModelConfig::from_json(j, "c.json"); }).find("rope_type"), std::string::npos);
+  EXPECT_NE(error_of([&] { model::ModelConfig::from_json(j, "c.json"); }).find("rope_type"), std::string::npos);
   j = qwen3_config();
   j["hidden_size"] = std::int64_t{1} << 40;  // would overflow the parameter count
-  EXPECT_NE(refusal([&] { model::ModelConfig::from_json(j, "c.json"); }).find("hidden_size: must be an integer from 1 to"), std::string::npos);
+  EXPECT_NE(error_of([&] { model::ModelConfig::from_json(j, "c.json"); }).find("hidden_size: must be an integer from 1 to"), std::string::npos);
 }
 
 TEST(BadInput, NumbersPastADouble) {
-  EXPECT_NE(refusal([] { data::parse_record_line(R"({"text": 1e999})", "f.jsonl:3"); }).find("f.jsonl:3: not valid JSON"), std::string::npos);
-  EXPECT_NE(refusal([] { util::parse_json(R"({"a": [2E610]})", "x.json"); }).find("x.json: malformed JSON"), std::string::npos);
+  EXPECT_NE(error_of([] { data::parse_record_line(R"({"text": 1e999})", "f.jsonl:3"); }).find("f.jsonl:3: not valid JSON"), std::string::npos);
+  EXPECT_NE(error_of([] { util::parse_json(R"({"a": [2E610]})", "x.json"); }).find("x.json: malformed JSON"), std::string::npos);
 }
 
 std::string safetensors(const std::string& header, std::size_t data) {
@@ -63,9 +54,9 @@ std::string safetensors(const std::string& header, std::size_t data) {
 TEST(BadInput, SafetensorsHeaders) {
   // A shape whose element count overflows 64 bits must not wrap around to the byte range.
   const std::string wrap = safetensors(R"({"a": {"dtype": "F32", "shape": [4611686018427387904, 4], "data_offsets": [0, 0]}})", 0);
-  EXPECT_NE(refusal([&] { model::parse_safetensors_header(wrap, "m.safetensors"); }).find("m.safetensors: a: data_offsets"), std::string::npos);
+  EXPECT_NE(error_of([&] { model::parse_safetensors_header(wrap, "m.safetensors"); }).find("m.safetensors: a: data_offsets"), std::string::npos);
   const std::string big = safetensors(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 2E610]}})", 8);
-  EXPECT_NE(refusal([&] { model::parse_safetensors_header(big, "m.safetensors"); }).find("header is not valid JSON"), std::string::npos);
+  EXPECT_NE(error_of([&] { model::parse_safetensors_header(big, "m.safetensors"); }).find("header is not valid JSON"), std::string::npos);
   const std::string ok = safetensors(R"({"b": {"dtype": "BF16", "shape": [3], "data_offsets": [8, 14]}, "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})", 14);
   const model::SafetensorsHeader h = model::parse_safetensors_header(ok, "m.safetensors");
   ASSERT_EQ(h.entries.size(), 2u);
@@ -81,10 +72,10 @@ TEST(BadInput, IniLines) {
   EXPECT_EQ(e[1].value, "4");
   EXPECT_EQ(e[1].line, 5);
   EXPECT_EQ(e[2].key, "lora.r");
-  EXPECT_NE(refusal([] { util::parse_ini("[train\n", "a.ini"); }).find("a.ini:1: malformed section header"), std::string::npos);
-  EXPECT_NE(refusal([] { util::parse_ini("\n\nlr 3\n", "a.ini"); }).find("a.ini:3: expected key = value"), std::string::npos);
-  EXPECT_NE(refusal([] { util::parse_ini("= 3\n", "a.ini"); }).find("a.ini:1: a value without a key"), std::string::npos);
-  EXPECT_EQ(refusal([] { util::parse_ini("[]\nx = 1\n", "a.ini"); }), "");  // an empty section: keys at the top level
+  EXPECT_NE(error_of([] { util::parse_ini("[train\n", "a.ini"); }).find("a.ini:1: malformed section header"), std::string::npos);
+  EXPECT_NE(error_of([] { util::parse_ini("\n\nlr 3\n", "a.ini"); }).find("a.ini:3: expected key = value"), std::string::npos);
+  EXPECT_NE(error_of([] { util::parse_ini("= 3\n", "a.ini"); }).find("a.ini:1: a value without a key"), std::string::npos);
+  EXPECT_EQ(error_of([] { util::parse_ini("[]\nx = 1\n", "a.ini"); }), "");  // an empty section: keys at the top level
 }
 
 TEST(BadInput, TokenizerJsonMissingAKey) {
@@ -94,7 +85,7 @@ TEST(BadInput, TokenizerJsonMissingAKey) {
   const auto dir = std::filesystem::temp_directory_path() / ("medgpt_bad_tok_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()));
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "tokenizer.json") << t.dump();
-  const std::string msg = refusal([&] { data::Tokenizer::load((dir / "tokenizer.json").string()); });
+  const std::string msg = error_of([&] { data::Tokenizer::load((dir / "tokenizer.json").string()); });
   std::filesystem::remove_all(dir);
   EXPECT_NE(msg.find("tokenizer.json"), std::string::npos) << msg;
   EXPECT_NE(msg.find("pretokenizers"), std::string::npos) << msg;

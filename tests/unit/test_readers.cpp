@@ -9,26 +9,18 @@
 #include <utility>
 #include <vector>
 
+#include "error_of.hpp"
 #include "data/readers/readers.hpp"
 #include "util/error.hpp"
 
 namespace {
 
 using namespace medgpt;
+using medgpt::test::error_of;
 using namespace medgpt::data;
 using json = nlohmann::json;
 
 std::string fx(const std::string& rel) { return std::string(MEDGPT_FIXTURES_DIR) + "/data/" + rel; }
-
-// The util::Error message that f throws, or "" when it throws none.
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const util::Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // "where: field: problem" without the "; what to do" hint.
 std::string head(const std::string& msg) { return msg.substr(0, msg.find("; ")); }

@@ -6,11 +6,13 @@
 #include <filesystem>
 #include <fstream>
 
+#include "error_of.hpp"
 #include "model/safetensors.hpp"
 #include "util/error.hpp"
 #include "util/json.hpp"
 
 using namespace medgpt;
+using medgpt::test::error_of;
 namespace fs = std::filesystem;
 
 namespace {
@@ -38,15 +40,6 @@ void expect_same(const model::NamedTensors& a, const model::NamedTensors& b) {
     EXPECT_EQ(t.scalar_type(), mb[name].scalar_type()) << name;
     EXPECT_TRUE(t.equal(mb[name])) << name;
   }
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const util::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 }  // namespace

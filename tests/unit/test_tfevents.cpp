@@ -19,10 +19,12 @@
 #include <string>
 #include <vector>
 
+#include "error_of.hpp"
 #include "util/error.hpp"
 #include "util/tfevents.hpp"
 
 using namespace medgpt;
+using medgpt::test::error_of;
 namespace fs = std::filesystem;
 namespace tfe = util::tfevents;
 
@@ -67,15 +69,6 @@ std::vector<std::string> event_files(const std::string& dir) {
   for (const auto& e : fs::directory_iterator(dir)) files.push_back(e.path().string());
   std::sort(files.begin(), files.end());
   return files;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const util::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 std::string hex(const std::string& s) {
