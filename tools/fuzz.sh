@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes medgpt's parsers with libFuzzer under ASan + UBSan (a separate clang build in build-fuzz/).
-#   tools/fuzz.sh TARGET SECONDS    run one target: records chat_template tokenizer safetensors config ini
+#   tools/fuzz.sh TARGET SECONDS    run one target: records chat_template tokenizer safetensors config ini serve_request
 #   tools/fuzz.sh all SECONDS       each target in turn, SECONDS each
 #   tools/fuzz.sh --build           only build the targets
 # Starts from the seeds in tests/fuzz/corpus/TARGET (never written to: new inputs go to a scratch
@@ -10,7 +10,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${MEDGPT_FUZZ_BUILD_DIR:-$root/build-fuzz}"
-targets=(records chat_template tokenizer safetensors config ini)
+targets=(records chat_template tokenizer safetensors config ini serve_request)
 "$root/tools/setup.sh"
 if [[ ! -f "$build/CMakeCache.txt" ]]; then
   generator=()

@@ -22,6 +22,9 @@
 #include "data/tokenizer/stream_decoder.hpp"
 #include "dist/grid.hpp"
 #include "infer/batch_worker.hpp"
+#include "serve/api_key.hpp"
+#include "serve/request.hpp"
+#include "serve/stop_text.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 
@@ -30,43 +33,20 @@ namespace medgpt::app {
 namespace {
 
 using nlohmann::json;
-
-struct ApiError {
-  int status;
-  std::string type, message, param, code;
-};
+using serve::ApiError;
 
 void send_error(httplib::Response& res, const ApiError& e) {
-  json err = {{"message", e.message}, {"type", e.type}, {"param", e.param.empty() ? json(nullptr) : json(e.param)},
-              {"code", e.code.empty() ? json(nullptr) : json(e.code)}};
   res.status = e.status;
-  res.set_content(json{{"error", err}}.dump(), "application/json");
+  res.set_content(serve::error_json(e).dump(), "application/json");
 }
 
-ApiError bad(const std::string& param, const std::string& message) { return {400, "invalid_request_error", message, param, ""}; }
-
-// Optional typed fields of a request body.
-template <class T>
-T field(const json& body, const char* key, T fallback, bool (json::*is)() const, const char* type) {
-  if (!body.contains(key) || body[key].is_null()) return fallback;
-  if (!(body[key].*is)()) throw bad(key, std::string("'") + key + "' must be " + type);
-  return body[key].get<T>();
-}
-
-// What one request asks for, after validation.
-struct Ask {
-  std::vector<std::int64_t> prompt;
-  infer::GenerationOptions options;
-  std::vector<std::string> stop;
-  bool stream = false;
-};
-
-// A request's output as it is produced: the text so far (stop strings applied), new text not yet
-// streamed, and whether it has ended.
+// A request's output as it is produced (stop strings applied by StopText), shared by the model
+// thread that feeds it and the HTTP thread that sends it.
 struct Output {
+  explicit Output(std::vector<std::string> stop) : text(std::move(stop)) {}
   std::mutex mu;
   std::condition_variable cv;
-  std::string text, unsent;
+  serve::StopText text;
   bool done = false, stopped = false, cancelled = false, failed = false;
   std::int64_t tokens = 0;
 };
@@ -79,16 +59,17 @@ class Server {
         worker_(model_, static_cast<std::size_t>(vm["batch-size"].as<std::int64_t>())),
         name_(vm.count("model-name") ? vm["model-name"].as<std::string>()
                                      : std::filesystem::path(required(vm, "model")).lexically_normal().filename().string()),
-        api_key_(vm.count("api-key") ? vm["api-key"].as<std::string>() : "") {
-    if (vm.count("system")) render_.system = vm["system"].as<std::string>();
-    render_.add_generation_prompt = true;
+        api_key_(vm.count("api-key") ? vm["api-key"].as<std::string>() : ""),
+        request_{tok_, tmpl_, {}, defaults_, model_.config().max_position_embeddings} {
+    if (vm.count("system")) request_.render.system = vm["system"].as<std::string>();
+    request_.render.add_generation_prompt = true;
     if (name_.empty()) name_ = "medgpt";
   }
 
   void routes(httplib::Server& svr) {
     svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-      if (api_key_.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
-      if (req.get_header_value("Authorization") != "Bearer " + api_key_) {
+      if (!api_key_.required() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+      if (!api_key_.accepts(req.get_header_value("Authorization"))) {
         send_error(res, {401, "invalid_request_error", "Incorrect API key provided", "", "invalid_api_key"});
         return httplib::Server::HandlerResponse::Handled;
       }
@@ -120,102 +101,13 @@ class Server {
   }
 
  private:
-  Ask parse(const json& body, bool chat) const {
-    if (!body.is_object()) throw bad("", "the body must be a JSON object");
-    Ask a;
-    a.options = defaults_;
-    if (chat) {
-      if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty())
-        throw bad("messages", "'messages' must be a non-empty array");
-      std::vector<data::ChatMessage> messages;
-      for (std::size_t i = 0; i < body["messages"].size(); ++i) {
-        const json& m = body["messages"][i];
-        const std::string where = "messages[" + std::to_string(i) + "]";
-        if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") || !m["content"].is_string())
-          throw bad(where, where + " must be an object with string 'role' and 'content'");
-        messages.push_back({m["role"].get<std::string>(), m["content"].get<std::string>(), ""});
-      }
-      std::string text;
-      try {
-        text = tmpl_.render(messages, render_).text;
-      } catch (const util::Error& e) {
-        throw bad("messages", e.what());
-      }
-      const auto ids = tok_.encode(text);
-      a.prompt.assign(ids.begin(), ids.end());
-    } else {
-      json p = body.contains("prompt") ? body["prompt"] : json();
-      if (p.is_array() && p.size() == 1) p = p[0];
-      if (!p.is_string() || p.get<std::string>().empty()) throw bad("prompt", "'prompt' must be a non-empty string");
-      const auto ids = tok_.encode(p.get<std::string>());
-      a.prompt.assign(ids.begin(), ids.end());
-    }
-    if (body.contains("n") && !(body["n"].is_number_integer() && body["n"].get<std::int64_t>() == 1)) throw bad("n", "only n = 1 is supported");
-    a.stream = field<bool>(body, "stream", false, &json::is_boolean, "a boolean");
-    auto& s = a.options.sampling;
-    if (body.contains("temperature") && !body["temperature"].is_null()) {
-      s.temperature = field<double>(body, "temperature", 1.0, &json::is_number, "a number");
-      if (s.temperature < 0 || s.temperature > 2) throw bad("temperature", "'temperature' must be between 0 and 2");
-      s.do_sample = s.temperature > 0;
-    }
-    s.top_p = field<double>(body, "top_p", s.top_p, &json::is_number, "a number");
-    if (s.top_p <= 0 || s.top_p > 1) throw bad("top_p", "'top_p' must be in (0, 1]");
-    s.top_k = field<std::int64_t>(body, "top_k", s.top_k, &json::is_number_integer, "an integer");
-    if (s.top_k < 0) throw bad("top_k", "'top_k' must be 0 (off) or more");
-    s.repetition_penalty = field<double>(body, "repetition_penalty", s.repetition_penalty, &json::is_number, "a number");
-    if (!(s.repetition_penalty > 0)) throw bad("repetition_penalty", "'repetition_penalty' must be positive (1: off)");
-    if (body.contains("seed") && body["seed"].is_number_integer() && body["seed"].get<std::int64_t>() < 0 && !body["seed"].is_number_unsigned())
-      throw bad("seed", "'seed' must not be negative");
-    a.options.seed = field<std::uint64_t>(body, "seed", a.options.seed, &json::is_number_integer, "an integer");
-    const std::int64_t ctx = model_.config().max_position_embeddings, n = static_cast<std::int64_t>(a.prompt.size());
-    if (n >= ctx) throw ApiError{400, "invalid_request_error", "the prompt has " + std::to_string(n) + " tokens; the context is " + std::to_string(ctx), "messages", "context_length_exceeded"};
-    const char* max_key = body.contains("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
-    a.options.max_new_tokens = field<std::int64_t>(body, max_key, std::min(defaults_.max_new_tokens, ctx - n), &json::is_number_integer, "an integer");
-    if (a.options.max_new_tokens < 1) throw bad(max_key, std::string("'") + max_key + "' must be at least 1");
-    if (n + a.options.max_new_tokens > ctx)
-      throw ApiError{400, "invalid_request_error", "prompt (" + std::to_string(n) + ") + " + max_key + " (" + std::to_string(a.options.max_new_tokens) +
-                     ") exceed the context of " + std::to_string(ctx) + " tokens", max_key, "context_length_exceeded"};
-    if (body.contains("stop") && !body["stop"].is_null()) {
-      const json& st = body["stop"];
-      if (st.is_string()) a.stop.push_back(st.get<std::string>());
-      else if (st.is_array() && st.size() <= 4 && std::all_of(st.begin(), st.end(), [](const json& x) { return x.is_string(); }))
-        for (const auto& x : st) a.stop.push_back(x.get<std::string>());
-      else throw bad("stop", "'stop' must be a string or an array of up to 4 strings");
-      a.stop.erase(std::remove(a.stop.begin(), a.stop.end(), std::string()), a.stop.end());
-    }
-    return a;
-  }
-
-  // Feeds decoded text into `out`, cutting at the first stop string; text that could still turn out
-  // to be the start of a stop string is held back. Returns false once a stop string was hit.
-  static bool feed(Output& out, const std::string& piece, const std::vector<std::string>& stop) {
+  // Feeds a decoded piece to the request's text; false ends its row (a stop string, or the client left).
+  static bool feed(Output& out, const std::string& piece) {
     std::lock_guard<std::mutex> lock(out.mu);
-    out.unsent += piece;
-    for (const auto& s : stop) {
-      const auto at = (out.text + out.unsent).find(s);
-      if (at != std::string::npos) {
-        const std::string all = (out.text + out.unsent).substr(0, at);
-        out.unsent = all.substr(out.text.size());
-        out.stopped = true;
-        out.cv.notify_all();
-        return false;
-      }
-    }
+    const bool more = out.text.push(piece);
+    out.stopped = out.stopped || !more;
     out.cv.notify_all();
-    return !out.cancelled;
-  }
-
-  // How much of `unsent` can go out now (none of it may be a prefix of a stop string's start).
-  static std::size_t releasable(const Output& out, const std::vector<std::string>& stop) {
-    if (out.done || out.stopped) return out.unsent.size();
-    std::size_t keep = 0;
-    for (const auto& s : stop)
-      for (std::size_t k = std::min(s.size() - 1, out.unsent.size()); k > keep; --k)
-        if (out.unsent.compare(out.unsent.size() - k, k, s, 0, k) == 0) {
-          keep = k;
-          break;
-        }
-    return out.unsent.size() - keep;
+    return more && !out.cancelled;
   }
 
   json usage(std::size_t prompt, std::int64_t completion) const {
@@ -231,39 +123,32 @@ class Server {
   }
 
   void handle(const httplib::Request& req, httplib::Response& res, bool chat) {
-    Ask ask;
+    serve::Request ask;
     try {
-      json body;
-      try {
-        body = json::parse(req.body);
-      } catch (const json::exception&) {
-        throw bad("", "could not parse the body as JSON");
-      }
-      ask = parse(body, chat);
+      ask = serve::parse_request(req.body, chat, request_);
     } catch (const ApiError& e) {
       send_error(res, e);
       return;
     }
     const std::string id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(next_id_++);
-    auto out = std::make_shared<Output>();
+    auto out = std::make_shared<Output>(ask.stop);
     auto decoder = std::make_shared<data::StreamDecoder>(tok_, /*skip_special_tokens=*/true);
-    const auto stop = ask.stop;
     const auto eos = ask.options.eos_ids;
-    auto future = std::make_shared<std::future<infer::Completion>>(worker_.submit(ask.prompt, ask.options, [out, decoder, stop, eos](std::size_t, std::int64_t tok) {
+    auto future = std::make_shared<std::future<infer::Completion>>(worker_.submit(ask.prompt, ask.options, [out, decoder, eos](std::size_t, std::int64_t tok) {
       {
         std::lock_guard<std::mutex> lock(out->mu);
         ++out->tokens;
       }
       if (std::find(eos.begin(), eos.end(), tok) != eos.end()) return true;  // the end marker is not text
-      return feed(*out, decoder->push(static_cast<data::TokenId>(tok)), stop);
+      return feed(*out, decoder->push(static_cast<data::TokenId>(tok)));
     }));
     const std::size_t prompt_tokens = ask.prompt.size();
-    auto finish = [out, decoder, future, stop]() {  // after generation: flush, mark done, say why it ended
+    auto finish = [out, decoder, future]() {  // after generation: flush, mark done, say why it ended
       bool stopped = false;
       try {
         const infer::Completion c = future->get();
         stopped = c.stopped;
-        if (!out->stopped) feed(*out, decoder->flush(), stop);
+        if (!out->stopped) feed(*out, decoder->flush());
       } catch (...) {
         std::lock_guard<std::mutex> lock(out->mu);
         out->failed = true;
@@ -277,7 +162,7 @@ class Server {
     if (!ask.stream) {
       finish();
       if (out->failed) return send_error(res, {500, "server_error", "generation failed", "", ""});
-      const std::string text = out->text + out->unsent;
+      const std::string text = out->text.text();
       json choice = {{"index", 0}, {"finish_reason", out->stopped ? "stop" : "length"}};
       if (chat) choice["message"] = {{"role", "assistant"}, {"content", text}};
       else choice["text"] = text, choice["logprobs"] = nullptr;
@@ -292,9 +177,9 @@ class Server {
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider(
         "text/event-stream",
-        [this, out, id, chat, stop, first](std::size_t, httplib::DataSink& sink) {
+        [this, out, id, chat, first](std::size_t, httplib::DataSink& sink) {
           std::unique_lock<std::mutex> lock(out->mu);
-          out->cv.wait(lock, [&] { return out->done || releasable(*out, stop) > 0; });
+          out->cv.wait(lock, [&] { return out->done || out->text.ready(false) > 0; });
           std::string events;
           if (*first && chat) {  // the role comes first, as OpenAI sends it
             json c = chunk(id, true, "", nullptr);
@@ -302,14 +187,9 @@ class Server {
             events += "data: " + c.dump() + "\n\n";
           }
           *first = false;
-          const std::size_t n = releasable(*out, stop);
-          if (n > 0) {
-            const std::string piece = out->unsent.substr(0, n);
-            out->text += piece;
-            out->unsent.erase(0, n);
-            events += "data: " + chunk(id, chat, piece, nullptr).dump() + "\n\n";
-          }
-          const bool end = out->done && out->unsent.empty();
+          const std::string piece = out->text.take(out->done);
+          if (!piece.empty()) events += "data: " + chunk(id, chat, piece, nullptr).dump() + "\n\n";
+          const bool end = out->done;
           if (end) {
             events += "data: " + chunk(id, chat, "", out->stopped ? "stop" : "length").dump() + "\n\n";
             events += "data: [DONE]\n\n";
@@ -333,8 +213,9 @@ class Server {
   infer::GenerationOptions defaults_;
   model::Transformer model_;
   infer::BatchWorker worker_;
-  std::string name_, api_key_;
-  data::RenderOptions render_;
+  std::string name_;
+  serve::ApiKey api_key_;
+  serve::RequestContext request_;
   std::int64_t created_ = std::time(nullptr);
   std::atomic<std::int64_t> next_id_{1};
 };

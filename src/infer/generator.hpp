@@ -11,14 +11,6 @@
 
 namespace medgpt::infer {
 
-struct GenerationOptions {
-  SamplingOptions sampling;
-  std::int64_t max_new_tokens = 256;
-  std::vector<std::int64_t> eos_ids;  // any of them ends a row (kept in its output)
-  std::int64_t pad_id = 0;
-  std::uint64_t seed = 42;
-};
-
 // Token callback for streaming: (row, id); returning false ends that row there (a stop string).
 using TokenFn = std::function<bool(std::size_t, std::int64_t)>;
 

@@ -7,16 +7,9 @@
 
 #include <vector>
 
-namespace medgpt::infer {
+#include "infer/generation_options.hpp"
 
-struct SamplingOptions {
-  bool do_sample = false;
-  double temperature = 1.0;
-  std::int64_t top_k = 0;  // 0: off
-  double top_p = 1.0;      // 1: off
-  double min_p = 0.0;      // 0: off
-  double repetition_penalty = 1.0;
-};
+namespace medgpt::infer {
 
 // logits [B, V] float32, in place: s = seen ? (s < 0 ? s * p : s / p) : s for every id in the
 // row's prompt and output so far.

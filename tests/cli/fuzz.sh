@@ -8,7 +8,7 @@ source "$(dirname "$0")/common.bash"
 out=$("$MEDGPT_SOURCE_DIR/tools/fuzz.sh" all "${MEDGPT_FUZZ_SECONDS:-10}" 2>&1)
 rc=$?
 echo "$out" | grep -v '^setup:'
-for t in records chat_template tokenizer safetensors config ini; do
+for t in records chat_template tokenizer safetensors config ini serve_request; do
   check "fuzz $t: regressions replayed, no crash" 'grep -q "^fuzz $t: [0-9]* executions.*crashes 0$" <<< "$out"'
 done
 check "tools/fuzz.sh exit $rc" '((rc == 0))'
