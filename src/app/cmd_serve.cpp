@@ -5,6 +5,7 @@
 // `data: [DONE]`. Every error is an OpenAI-style JSON object with its HTTP status; nothing a client
 // sends can crash the server.
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -233,11 +234,19 @@ int run_serve(const po::variables_map& vm) {
   svr.new_task_queue = [] { return new httplib::ThreadPool(64); };  // waiting requests do not block new ones
   svr.set_payload_max_length(static_cast<std::size_t>(vm["max-body-bytes"].as<std::int64_t>()));
   server.routes(svr);
+  // Debian's compiled cpp-httplib listens with a backlog of 5: 64 clients connecting at once
+  // overflow it and wait out a 1 s SYN retransmission. Keep the listening socket and widen it.
+  int listener = -1;
+  svr.set_socket_options([&listener](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listener = sock;
+  });
   const std::string host = vm["host"].as<std::string>();
   int port = vm["port"].as<int>();
   if (port == 0) port = svr.bind_to_any_port(host);
   else if (!svr.bind_to_port(host, port)) port = -1;
   if (port < 0) util::fail("--port", "cannot listen on " + host + ":" + std::to_string(vm["port"].as<int>()), "pick a free port (0: any)");
+  if (listener >= 0) ::listen(listener, SOMAXCONN);
   g_stop = 0;
   std::signal(SIGINT, on_stop);
   std::signal(SIGTERM, on_stop);
