@@ -1,10 +1,32 @@
 #include "align/cpo.hpp"
 
+#include <boost/program_options.hpp>
+
 #include "align/dpo.hpp"
 #include "model/lora.hpp"
 #include "util/error.hpp"
 
 namespace medgpt::align {
+
+void add_simpo_options(po::options_description& d) {
+  d.add_options()
+      ("simpo.loss_type", po::value<std::string>()->default_value("simpo"), "simpo: simpo, or CPO's sigmoid, hinge, ipo")
+      ("simpo.beta", po::value<double>()->default_value(2.0), "simpo: beta (the SimPO paper's 2.0-2.5; CPO uses 0.1)")
+      ("simpo.gamma", po::value<double>()->default_value(0.5), "simpo: target reward margin gamma")
+      ("simpo.cpo_alpha", po::value<double>()->default_value(0.0), "simpo: weight of the chosen NLL (0: pure SimPO, 1: CPO-SimPO)")
+      ("simpo.label_smoothing", po::value<double>()->default_value(0.0), "simpo: label smoothing");
+}
+
+CpoOptions simpo_options(const po::variables_map& vm) {
+  CpoOptions o;
+  o.loss_type = vm["simpo.loss_type"].as<std::string>();
+  o.beta = vm["simpo.beta"].as<double>();
+  o.simpo_gamma = vm["simpo.gamma"].as<double>();
+  o.cpo_alpha = vm["simpo.cpo_alpha"].as<double>();
+  o.label_smoothing = vm["simpo.label_smoothing"].as<double>();
+  check_cpo_options(o, "--simpo");
+  return o;
+}
 
 void check_cpo_options(const CpoOptions& o, const std::string& where) {
   if (o.loss_type != "sigmoid" && o.loss_type != "hinge" && o.loss_type != "ipo" && o.loss_type != "simpo")

@@ -12,6 +12,7 @@
 #include "align/sequence_logps.hpp"
 #include "model/transformer.hpp"
 #include "train/objective.hpp"
+#include "util/options_fwd.hpp"
 
 namespace medgpt::align {
 
@@ -24,6 +25,9 @@ struct CpoOptions {
 };
 
 void check_cpo_options(const CpoOptions& o, const std::string& where);
+// --simpo.* (loss_type, beta, gamma, cpo_alpha, label_smoothing), read and checked.
+void add_simpo_options(po::options_description& d);
+CpoOptions simpo_options(const po::variables_map& vm);
 
 // The per-token average (ipo, simpo) or the sum (sigmoid, hinge) of each answer's log-probs.
 std::pair<at::Tensor, at::Tensor> cpo_logps(const PairLogps& pi, const CpoOptions& o);

@@ -1,5 +1,7 @@
 #include "align/dpo.hpp"
 
+#include <boost/program_options.hpp>
+
 #include <cmath>
 
 #include "model/lora.hpp"
@@ -73,6 +75,62 @@ void check_dpo_options(const DpoOptions& o, const std::string& where) {
                "give one weight per loss type");
   if (!(o.beta > 0)) util::fail(where + ".beta", "must be positive", "e.g. 0.1");
   if (o.label_smoothing < 0 || o.label_smoothing >= 0.5) util::fail(where + ".label_smoothing", "must be in [0, 0.5)", "e.g. 0.1");
+}
+
+namespace {
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s + ",") {
+    if (c == ',') {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else if (c != ' ') {
+      cur += c;
+    }
+  }
+  return out;
+}
+
+double parse_number(const std::string& s, const std::string& option) {
+  try {
+    std::size_t used = 0;
+    const double v = std::stod(s, &used);
+    if (used == s.size()) return v;
+  } catch (const std::exception&) {
+  }
+  util::fail(option, "\"" + s + "\" is not a number", "give comma-separated numbers, e.g. 1,0.5");
+}
+
+}  // namespace
+
+void add_dpo_options(po::options_description& d) {
+  d.add_options()
+      ("dpo.beta", po::value<double>()->default_value(0.1, "0.1"), "dpo: beta (strength of the reference)")
+      ("dpo.loss_type", po::value<std::string>()->default_value("sigmoid"), "dpo: sigmoid, hinge, ipo, robust, exo_pair, nca_pair, bco_pair, sppo_hard, apo_zero, apo_down, discopop, sigmoid_norm, aot, sft; several comma-separated are summed")
+      ("dpo.loss_weights", po::value<std::string>()->default_value(""), "dpo: one weight per loss type, comma-separated (default 1 each)")
+      ("dpo.label_smoothing", po::value<double>()->default_value(0.0), "dpo: label smoothing for robust, exo_pair, aot")
+      ("dpo.rpo_alpha", po::value<double>()->default_value(0.0), "dpo: RPO, adds rpo_alpha x the chosen NLL (0: off)")
+      ("dpo.precompute_ref_log_probs", po::value<bool>()->default_value(false)->implicit_value(true), "dpo: reference log-probs computed once, cached in OUT/data/, no reference model during training");
+}
+
+DpoOptions dpo_options(const po::variables_map& vm) {
+  DpoOptions o;
+  o.beta = vm["dpo.beta"].as<double>();
+  o.label_smoothing = vm["dpo.label_smoothing"].as<double>();
+  o.loss_type = split_list(vm["dpo.loss_type"].as<std::string>());
+  for (const auto& w : split_list(vm["dpo.loss_weights"].as<std::string>())) o.loss_weights.push_back(parse_number(w, "--dpo.loss_weights"));
+  const double rpo = vm["dpo.rpo_alpha"].as<double>();
+  if (rpo < 0) util::fail("--dpo.rpo_alpha", "must not be negative", "e.g. 1.0, or 0 for none");
+  if (rpo > 0) {  // RPO = sigmoid + rpo_alpha * sft
+    if (o.loss_weights.empty()) o.loss_weights.assign(o.loss_type.size(), 1.0);
+    o.loss_type.push_back("sft");
+    o.loss_weights.push_back(rpo);
+  }
+  o.precompute_ref_log_probs = vm["dpo.precompute_ref_log_probs"].as<bool>();
+  check_dpo_options(o, "--dpo");
+  return o;
 }
 
 at::Tensor dpo_losses(const PairLogps& policy, const PairLogps& ref, const DpoOptions& o, const at::Tensor& chosen_nll) {

@@ -12,6 +12,7 @@
 #include "align/sequence_logps.hpp"
 #include "model/transformer.hpp"
 #include "train/objective.hpp"
+#include "util/options_fwd.hpp"
 
 namespace medgpt::align {
 
@@ -23,7 +24,14 @@ struct DpoOptions {
   double beta = 0.1;
   double label_smoothing = 0.0;  // robust, exo_pair, aot
   double discopop_tau = 0.05;
+  // Reference log-probs computed once before training and cached (no reference model in training).
+  bool precompute_ref_log_probs = false;
 };
+
+// --dpo.* (beta, loss_type, loss_weights, label_smoothing, rpo_alpha, precompute_ref_log_probs);
+// dpo_options reads them (rpo_alpha > 0 adds an "sft" term) and checks them with check_dpo_options.
+void add_dpo_options(po::options_description& d);
+DpoOptions dpo_options(const po::variables_map& vm);
 
 extern const char* const kDpoLossTypes[];
 // util::Error naming `where` for an unknown type or mismatched weights.

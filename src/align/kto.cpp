@@ -1,5 +1,7 @@
 #include "align/kto.hpp"
 
+#include <boost/program_options.hpp>
+
 #include "model/lora.hpp"
 #include "util/error.hpp"
 
@@ -11,6 +13,24 @@ void check_kto_options(const KtoOptions& o, const std::string& where) {
   if (!(o.beta > 0)) util::fail(where + ".beta", "must be positive", "e.g. 0.1");
   if (!(o.desirable_weight > 0) || !(o.undesirable_weight > 0))
     util::fail(where + ".desirable_weight / undesirable_weight", "must be positive", "e.g. 1.0");
+}
+
+void add_kto_options(po::options_description& d) {
+  d.add_options()
+      ("kto.loss_type", po::value<std::string>()->default_value("kto"), "kto: kto or apo_zero_unpaired")
+      ("kto.beta", po::value<double>()->default_value(0.1, "0.1"), "kto: beta")
+      ("kto.desirable_weight", po::value<double>()->default_value(1.0), "kto: weight of desirable examples' losses")
+      ("kto.undesirable_weight", po::value<double>()->default_value(1.0), "kto: weight of undesirable examples' losses");
+}
+
+KtoOptions kto_options(const po::variables_map& vm) {
+  KtoOptions o;
+  o.loss_type = vm["kto.loss_type"].as<std::string>();
+  o.beta = vm["kto.beta"].as<double>();
+  o.desirable_weight = vm["kto.desirable_weight"].as<double>();
+  o.undesirable_weight = vm["kto.undesirable_weight"].as<double>();
+  check_kto_options(o, "--kto");
+  return o;
 }
 
 at::Tensor kto_losses(const at::Tensor& cr, const at::Tensor& desirable, double kl, const KtoOptions& o) {
@@ -58,9 +78,8 @@ data::Batch mismatched_batch(const data::Batch& b) {
   return out;
 }
 
-KtoObjective::KtoObjective(model::Transformer& policy, const model::Transformer* reference, KtoOptions o, dist::Comm* dp)
+KtoObjective::KtoObjective(model::Transformer& policy, const model::Transformer* reference, KtoOptions o, parallel::Comm* dp)
     : policy_(policy), reference_(reference), o_(std::move(o)), dp_(dp) {
-  check_kto_options(o_, "--kto");
   model::set_lora_training(policy_, false);  // disable_dropout
 }
 
@@ -77,7 +96,7 @@ at::Tensor KtoObjective::loss(const data::Batch& b, double normalizer, bool trai
       sum = (row_logps(policy_, mis).sum - reference_row_logps(policy_, reference_, mis).sum).to(at::kDouble).mean().reshape({1});
     }
     at::Tensor t = at::cat({sum, at::ones({1}, at::kDouble)});
-    if (training && dp_) dp_->allreduce(t, dist::ReduceOp::kSum);
+    if (training && dp_) dp_->allreduce(t, parallel::ReduceOp::kSum);
     kl = std::max(0.0, t[0].item<double>() / t[1].item<double>());
   }
   const at::Tensor desirable = at::tensor(at::ArrayRef<std::uint8_t>(b.desirable), at::kByte).to(at::kBool);

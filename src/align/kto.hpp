@@ -11,9 +11,10 @@
 #include <string>
 
 #include "align/sequence_logps.hpp"
-#include "dist/comm.hpp"
+#include "parallel/comm.hpp"
 #include "model/transformer.hpp"
 #include "train/objective.hpp"
+#include "util/options_fwd.hpp"
 
 namespace medgpt::align {
 
@@ -24,6 +25,9 @@ struct KtoOptions {
 };
 
 void check_kto_options(const KtoOptions& o, const std::string& where);
+// --kto.* (loss_type, beta, desirable_weight, undesirable_weight), read and checked.
+void add_kto_options(po::options_description& d);
+KtoOptions kto_options(const po::variables_map& vm);
 
 // Per-row losses [N] from the log-ratios cr [N], the labels (true = desirable) and the KL estimate.
 at::Tensor kto_losses(const at::Tensor& cr, const at::Tensor& desirable, double kl, const KtoOptions& o);
@@ -36,7 +40,7 @@ class KtoObjective : public train::Objective {
  public:
   // `dp`: the KL estimate is averaged over the data-parallel ranks during training (evaluation
   // batches may differ in number between ranks, so there it stays local).
-  KtoObjective(model::Transformer& policy, const model::Transformer* reference, KtoOptions o, dist::Comm* dp);
+  KtoObjective(model::Transformer& policy, const model::Transformer* reference, KtoOptions o, parallel::Comm* dp);
   double items(const data::Batch& b) const override { return static_cast<double>(b.rows); }
   at::Tensor loss(const data::Batch& b, double normalizer, bool training) override;
   void set_training(bool) override {}
@@ -45,7 +49,7 @@ class KtoObjective : public train::Objective {
   model::Transformer& policy_;
   const model::Transformer* reference_;
   KtoOptions o_;
-  dist::Comm* dp_;
+  parallel::Comm* dp_;
 };
 
 }  // namespace medgpt::align

@@ -1,5 +1,7 @@
 #include "align/orpo.hpp"
 
+#include <boost/program_options.hpp>
+
 #include <cmath>
 
 #include "align/dpo.hpp"
@@ -18,8 +20,18 @@ at::Tensor log1mexp(const at::Tensor& x) {
 
 at::Tensor orpo_log_odds(const at::Tensor& c, const at::Tensor& r) { return (c - r) - (log1mexp(c) - log1mexp(r)); }
 
+void add_orpo_options(po::options_description& d) {
+  d.add_options()("orpo.beta", po::value<double>()->default_value(0.1, "0.1"), "orpo: lambda, the weight of the odds-ratio term");
+}
+
+OrpoOptions orpo_options(const po::variables_map& vm) {
+  OrpoOptions o;
+  o.beta = vm["orpo.beta"].as<double>();
+  if (!(o.beta > 0)) util::fail("--orpo.beta", "must be positive", "e.g. 0.1");
+  return o;
+}
+
 OrpoObjective::OrpoObjective(model::Transformer& model, OrpoOptions o) : model_(model), o_(o) {
-  if (!(o_.beta > 0)) util::fail("--orpo.beta", "must be positive", "e.g. 0.1");
   model::set_lora_training(model_, false);  // disable_dropout
 }
 

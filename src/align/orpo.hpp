@@ -9,12 +9,17 @@
 
 #include "model/transformer.hpp"
 #include "train/objective.hpp"
+#include "util/options_fwd.hpp"
 
 namespace medgpt::align {
 
 struct OrpoOptions {
   double beta = 0.1;  // the paper's lambda
 };
+
+// --orpo.beta, read and checked (positive).
+void add_orpo_options(po::options_description& d);
+OrpoOptions orpo_options(const po::variables_map& vm);
 
 // log(1 - e^x) for x < 0, stable on both sides of -ln 2.
 at::Tensor log1mexp(const at::Tensor& x);

@@ -6,7 +6,7 @@
 
 #include "align/sequence_logps.hpp"
 #include "data/loader.hpp"
-#include "dist/agreement.hpp"
+#include "parallel/agreement.hpp"
 #include "util/h5.hpp"
 #include "util/json.hpp"
 #include "util/log.hpp"
@@ -21,8 +21,8 @@ std::string dataset(const std::string& split) { return split.empty() ? "ref_logp
 
 // Rank 0 reads the cache and broadcasts the values, so every rank takes the same path (read or
 // compute, with its allreduce) whatever its view of the filesystem.
-bool read_cache(const std::string& cache, const Splits& splits, dist::Comm& dp) {
-  const bool usable = dist::root_decides(dp, [&] {
+bool read_cache(const std::string& cache, const Splits& splits, parallel::Comm& dp) {
+  const bool usable = parallel::root_decides(dp, [&] {
     if (!util::file_exists(cache)) return false;
     const util::H5File f = util::H5File::open(cache);
     for (const auto& [split, rows] : splits)
@@ -54,7 +54,7 @@ void write_cache(const std::string& cache, const Splits& splits) {
 
 // Chunks of batch_rows rows, chunk c on dp rank c % dp; the sum over ranks assembles them.
 void compute(data::TokenArrays& rows, model::Transformer& policy, std::size_t seq_len, std::int32_t pad_id, std::size_t batch_rows,
-             dist::Comm& dp) {
+             parallel::Comm& dp) {
   const std::size_t n = rows.size(), chunk = std::max<std::size_t>(1, batch_rows);
   at::Tensor values = at::zeros({static_cast<std::int64_t>(n)}, at::kDouble);
   for (std::size_t c = 0, k = 0; c < n; c += chunk, ++k) {
@@ -65,14 +65,14 @@ void compute(data::TokenArrays& rows, model::Transformer& policy, std::size_t se
     const at::Tensor lp = reference_row_logps(policy, nullptr, b).sum.to(at::kDouble);
     values.narrow(0, static_cast<std::int64_t>(c), lp.size(0)).copy_(lp);
   }
-  dp.allreduce(values, dist::ReduceOp::kSum);
+  dp.allreduce(values, parallel::ReduceOp::kSum);
   rows.ref_logps.assign(values.data_ptr<double>(), values.data_ptr<double>() + n);
 }
 
 }  // namespace
 
 void attach_reference_logps(const std::string& cache, data::TokenArrays& train, data::TokenArrays* valid, model::Transformer& policy,
-                            std::size_t seq_len, std::int32_t pad_id, std::size_t batch_rows, dist::Comm& dp) {
+                            std::size_t seq_len, std::int32_t pad_id, std::size_t batch_rows, parallel::Comm& dp) {
   Splits splits{{"", &train}};
   if (valid && valid->size() > 0) splits.emplace_back("valid", valid);
   std::size_t total = 0;
@@ -82,8 +82,7 @@ void attach_reference_logps(const std::string& cache, data::TokenArrays& train, 
     return;
   }
   for (const auto& [split, rows] : splits) compute(*rows, policy, seq_len, pad_id, batch_rows, dp);
-  if (dp.rank() == 0) write_cache(cache, splits);
-  dp.barrier();
+  parallel::on_root(dp, [&] { write_cache(cache, splits); });
   util::log("dpo: reference log-probs of " + std::to_string(total) + " rows computed, cached in " + cache);
 }
 

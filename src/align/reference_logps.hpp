@@ -7,7 +7,7 @@
 #include <string>
 
 #include "data/corpus.hpp"
-#include "dist/comm.hpp"
+#include "parallel/comm.hpp"
 #include "model/transformer.hpp"
 
 namespace medgpt::align {
@@ -17,6 +17,6 @@ namespace medgpt::align {
 // `policy` before any training step (the starting model; with LoRA, its adapters disabled: the base)
 // and rank 0 writes the cache once, atomically. Collective over `dp`.
 void attach_reference_logps(const std::string& cache, data::TokenArrays& train, data::TokenArrays* valid, model::Transformer& policy,
-                            std::size_t seq_len, std::int32_t pad_id, std::size_t batch_rows, dist::Comm& dp);
+                            std::size_t seq_len, std::int32_t pad_id, std::size_t batch_rows, parallel::Comm& dp);
 
 }  // namespace medgpt::align

@@ -1,5 +1,7 @@
 #include "align/reward.hpp"
 
+#include <boost/program_options.hpp>
+
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "align/lm.hpp"
@@ -7,6 +9,18 @@
 #include "model/lora.hpp"
 
 namespace medgpt::align {
+
+void add_reward_options(po::options_description& d) {
+  d.add_options()("rm.center_rewards_coefficient", po::value<double>()->default_value(0.0), "rm: adds coef x mean((r_chosen + r_rejected)^2) (0: off)");
+}
+
+RewardOptions reward_options(const po::variables_map& vm) {
+  RewardOptions o;
+  const double c = vm["rm.center_rewards_coefficient"].as<double>();
+  if (c < 0) util::fail("--rm.center_rewards_coefficient", "must not be negative", "e.g. 0.01, or 0 for none");
+  if (c > 0) o.center_rewards_coefficient = c;
+  return o;
+}
 
 at::Tensor sequence_rewards(const model::Transformer& m, const data::Batch& padded) {
   const data::Batch b = trim_padding(padded);

@@ -10,12 +10,17 @@
 
 #include "model/transformer.hpp"
 #include "train/objective.hpp"
+#include "util/options_fwd.hpp"
 
 namespace medgpt::align {
 
 struct RewardOptions {
   std::optional<double> center_rewards_coefficient;  // TRL's default None
 };
+
+// --rm.center_rewards_coefficient (0: none), read and checked (not negative).
+void add_reward_options(po::options_description& d);
+RewardOptions reward_options(const po::variables_map& vm);
 
 // The reward [rows] float32 of each row of a batch: score(hidden state at the row's last real token).
 at::Tensor sequence_rewards(const model::Transformer& m, const data::Batch& b);

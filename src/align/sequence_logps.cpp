@@ -1,7 +1,7 @@
 #include "align/sequence_logps.hpp"
 
 #include "align/lm.hpp"
-#include "dist/tensor_parallel.hpp"
+#include "parallel/tensor_parallel.hpp"
 #include "model/lm_loss.hpp"
 #include "model/lora.hpp"
 
@@ -56,7 +56,7 @@ RowLogps row_logps(const model::Transformer& m, const data::Batch& padded, bool 
   };
   std::vector<at::Tensor> sums, all_sums;
   for (std::int64_t r = 0; r < h.size(0); ++r) {
-    const at::Tensor hr = m.tp() ? dist::copy_to_tp(h[r], *m.tp()) : h[r];
+    const at::Tensor hr = m.tp() ? parallel::copy_to_tp(h[r], *m.tp()) : h[r];
     sums.push_back(summed(hr, labels[r]));
     if (all_tokens) all_sums.push_back(summed(hr, all_labels[r]));
   }

@@ -10,7 +10,7 @@
 #include "app/command.hpp"
 #include "app/generation_setup.hpp"
 #include "data/tokenizer/stream_decoder.hpp"
-#include "dist/grid.hpp"
+#include "parallel/grid.hpp"
 #include "util/error.hpp"
 
 namespace medgpt::app {
@@ -21,7 +21,7 @@ int run_chat(const po::variables_map& vm) {
   const data::Tokenizer tok = load_inference_tokenizer(vm);
   const data::ChatTemplate& tmpl = data::ChatTemplate::get(vm["template"].as<std::string>());
   const infer::GenerationOptions go = generation_options(vm, required(vm, "model"), tok, &tmpl);
-  dist::Grid grid(1, 1);
+  parallel::Grid grid(1, 1);
   if (grid.world_size() > 1) util::fail("chat", "runs on one rank", "start it without mpirun");
   model::Transformer m = load_inference_model(vm);
   const bool tty = isatty(STDIN_FILENO) != 0;

@@ -15,7 +15,8 @@
 #include "data/chat_template.hpp"
 #include "data/readers/prompt_reader.hpp"
 #include "data/tokenizer/tokenizer.hpp"
-#include "dist/grid.hpp"
+#include "parallel/agreement.hpp"
+#include "parallel/grid.hpp"
 #include "infer/generator.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
@@ -76,8 +77,8 @@ int run_generate(const po::variables_map& vm) {
   }
   const infer::GenerationOptions go = generation_options(vm, model_dir, tok, &tmpl);
 
-  dist::Grid grid(1, 1);
-  dist::Comm& world = grid.world();
+  parallel::Grid grid(1, 1);
+  parallel::Comm& world = grid.world();
   model::Transformer m = load_inference_model(vm);
   for (const auto& p : prompts)
     for (const auto id : p)
@@ -111,8 +112,8 @@ int run_generate(const po::variables_map& vm) {
   }
   util::log_end_line();
   out.close();
-  world.barrier();
-  if (world.rank() == 0) {  // merge the ranks' parts in input order
+  world.barrier();  // every part written
+  parallel::on_root(world, [&] {  // merge the ranks' parts in input order
     std::vector<std::string> merged(prompts.size());
     for (int r = 0; r < world.size(); ++r) {
       const std::string p = output + ".part" + std::to_string(r);
@@ -127,8 +128,7 @@ int run_generate(const po::variables_map& vm) {
     for (const auto& l : merged) text += l + "\n";
     util::write_file_atomic(output, text);
     util::log("generated " + std::to_string(prompts.size()) + " answers -> " + output);
-  }
-  world.barrier();
+  });
   return 0;
 }
 

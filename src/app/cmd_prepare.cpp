@@ -2,7 +2,7 @@
 #include "app/bounded_value.hpp"
 #include "app/command.hpp"
 #include "app/prepare_corpus.hpp"
-#include "dist/grid.hpp"
+#include "parallel/grid.hpp"
 #include "util/error.hpp"
 
 namespace medgpt::app {
@@ -25,7 +25,7 @@ int run_prepare(const po::variables_map& vm) {
   const std::string output = required(vm, "output");
   if (o.kind == data::Kind::Pt && o.block_size == 0) util::fail("--block-size", "must be positive", "e.g. --block-size 1024");
 
-  dist::Grid grid(1, 1);
+  parallel::Grid grid(1, 1);
   prepare_corpus(grid.world(), o, vm["input"].as<std::vector<std::string>>(), required(vm, "tokenizer"), vm["template"].as<std::string>(), output);
   return 0;
 }

@@ -21,7 +21,7 @@
 #include "app/command.hpp"
 #include "app/generation_setup.hpp"
 #include "data/tokenizer/stream_decoder.hpp"
-#include "dist/grid.hpp"
+#include "parallel/grid.hpp"
 #include "infer/batch_worker.hpp"
 #include "serve/api_key.hpp"
 #include "serve/request.hpp"
@@ -227,7 +227,7 @@ volatile std::sig_atomic_t g_stop = 0;
 extern "C" void on_stop(int) { g_stop = 1; }
 
 int run_serve(const po::variables_map& vm) {
-  dist::Grid grid(1, 1);
+  parallel::Grid grid(1, 1);
   if (grid.world_size() > 1) util::fail("serve", "runs on one rank", "start it without mpirun");
   Server server(vm);
   httplib::Server svr;

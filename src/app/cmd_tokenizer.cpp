@@ -12,7 +12,7 @@
 #include "data/tokenizer/bpe_trainer.hpp"
 #include "data/tokenizer/tokenizer.hpp"
 #include "data/tokenizer/vocab_extension.hpp"
-#include "dist/grid.hpp"
+#include "parallel/grid.hpp"
 #include "util/error.hpp"
 #include "util/json.hpp"
 #include "util/log.hpp"
@@ -34,7 +34,7 @@ std::string rate(double units, double seconds, const char* unit) {
 int run_encode(const po::variables_map& vm) {
   const Tokenizer tok = Tokenizer::load(required(vm, "tokenizer"));
   const bool special = flag(vm, "add-special-tokens");
-  dist::Grid grid(1, 1);
+  parallel::Grid grid(1, 1);
   std::int64_t tokens = 0;
   const LineStats st = map_lines(grid.world(), required(vm, "input"), required(vm, "output"),
                                  [&](std::string_view line, const std::string& where, std::string& out) {
@@ -59,7 +59,7 @@ int run_decode(const po::variables_map& vm) {
   if (clean == "true") clean_up = true;
   else if (clean == "false") clean_up = false;
   else if (clean != "auto") util::fail("--clean-up-tokenization-spaces", "\"" + clean + "\" is not auto, true or false", "pick one");
-  dist::Grid grid(1, 1);
+  parallel::Grid grid(1, 1);
   const LineStats st = map_lines(grid.world(), required(vm, "input"), required(vm, "output"),
                                  [&](std::string_view line, const std::string& where, std::string& out) {
     const nlohmann::json j = data::parse_record_line(line, where);
@@ -97,7 +97,7 @@ int run_train(const po::variables_map& vm) {
   const auto files = data::expand_text_inputs(vm["input"].as<std::vector<std::string>>());
   const std::string out_dir = required(vm, "output");
   const data::BpeTrainerOptions opt = trainer_options(vm);
-  dist::Grid grid(1, 1);
+  parallel::Grid grid(1, 1);
   if (grid.rank() != 0) return 0;  // counting and merging run on one rank
 
   data::WordCounter counter(opt);
@@ -140,7 +140,7 @@ int run_extend(const po::variables_map& vm) {
   const Tokenizer base = Tokenizer::load(required(vm, "base"));
   const std::string add = required(vm, "add");
   const std::string out_dir = required(vm, "output");
-  dist::Grid grid(1, 1);
+  parallel::Grid grid(1, 1);
   if (grid.rank() != 0) return 0;
 
   data::Extension ext = [&] {

@@ -8,7 +8,7 @@
 #include "app/command.hpp"
 #include "data/text_files.hpp"
 #include "data/tokenizer/tokenizer.hpp"
-#include "dist/grid.hpp"
+#include "parallel/grid.hpp"
 #include "util/log.hpp"
 
 namespace medgpt::app {
@@ -17,8 +17,8 @@ namespace {
 
 int run_bench(const po::variables_map& vm) {
   const data::Tokenizer tok = data::Tokenizer::load(required(vm, "tokenizer"));
-  dist::Grid grid(1, 1);
-  dist::Comm& world = grid.world();
+  parallel::Grid grid(1, 1);
+  parallel::Comm& world = grid.world();
   std::vector<std::string> texts;
   for (const auto& f : data::expand_text_inputs({required(vm, "input")}))
     data::for_each_text(f, [&](std::string_view t, const std::string&) { texts.emplace_back(t); });
@@ -41,11 +41,11 @@ int run_bench(const po::variables_map& vm) {
     }
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     at::Tensor t = at::full({1}, secs, at::kDouble);
-    world.allreduce(t, dist::ReduceOp::kMax);
+    world.allreduce(t, parallel::ReduceOp::kMax);
     best = std::min(best, t.item<double>());
   }
   at::Tensor sums = at::tensor({tokens, bytes}, at::kLong);
-  world.allreduce(sums, dist::ReduceOp::kSum);
+  world.allreduce(sums, parallel::ReduceOp::kSum);
   const double all_tokens = static_cast<double>(sums[0].item<std::int64_t>()), all_bytes = static_cast<double>(sums[1].item<std::int64_t>());
   char buf[256];
   std::snprintf(buf, sizeof buf, "medgpt tokenizer bench: %zu texts, %.1f MB, %.0f tokens, %d rank(s): %.3f s, %.0f tokens/s, %.2f MB/s",

@@ -9,15 +9,15 @@
 #include <memory>
 
 #include "align/reference_logps.hpp"
+#include "align/stage.hpp"
 #include "app/bounded_value.hpp"
 #include "app/command.hpp"
-#include "app/train_stage.hpp"
 #include "app/prepare_corpus.hpp"
 #include "data/corpus.hpp"
 #include "data/readers/readers.hpp"
 #include "data/tokenizer/tokenizer.hpp"
-#include "dist/agreement.hpp"
-#include "dist/grid.hpp"
+#include "parallel/agreement.hpp"
+#include "parallel/grid.hpp"
 #include "model/checkpoint.hpp"
 #include "model/commit_marker.hpp"
 #include "model/lora.hpp"
@@ -62,10 +62,10 @@ std::string tokenizer_dir_of(const std::string& path) {
 
 // A corpus for `kind` from --data.train/--data.valid: a prepared .h5, or raw files prepared into
 // OUT/data/<kind>-<key>.h5, keyed by the sources' sha256, the tokenizer and the options.
-std::string resolve_corpus(dist::Comm& world, const std::vector<std::string>& inputs, PrepareOptions o, const std::string& tok_path,
+std::string resolve_corpus(parallel::Comm& world, const std::vector<std::string>& inputs, PrepareOptions o, const std::string& tok_path,
                            const std::string& template_name, const std::string& out, const std::string& option) {
   if (inputs.size() == 1 && is_corpus(inputs[0])) {
-    dist::root_decides(world, [&] {
+    parallel::root_decides(world, [&] {
       if (!util::file_exists(inputs[0])) util::fail(option, inputs[0] + ": no such corpus", "run medgpt prepare, or pass the raw files");
       return true;
     });
@@ -79,12 +79,11 @@ std::string resolve_corpus(dist::Comm& world, const std::vector<std::string>& in
                     std::to_string(o.seed) + "|" + std::to_string(o.train_on_inputs) + "|" + data::to_string(o.doc_sep);
   for (const auto& f : files) key += "|" + fs::path(f).filename().string() + ":" + util::sha256_file(f);
   const std::string path = out + "/data/" + data::to_string(o.kind) + "-" + util::sha256_hex(key).substr(0, 16) + ".h5";
-  if (dist::root_decides(world, [&] { return util::file_exists(path); })) {
+  if (parallel::root_decides(world, [&] { return util::file_exists(path); })) {
     util::log("data: reusing " + path + " (prepared earlier from the same sources)");
     return path;
   }
-  if (world.rank() == 0) fs::create_directories(out + "/data");
-  world.barrier();
+  parallel::on_root(world, [&] { fs::create_directories(out + "/data"); });
   prepare_corpus(world, o, inputs, tok_path, template_name, path);
   world.barrier();
   return path;
@@ -120,7 +119,7 @@ int run_train(const po::variables_map& vm) {
   // First thing: a SIGUSR1/SIGTERM forwarded by mpirun during start-up must not kill the rank.
   util::install_stop_signal_handlers();
   // ---- options (checked before any work) ----
-  const TrainStage st = parse_train_stage(vm);
+  const align::Stage st = align::parse_stage(vm, vm["train.micro_batch_size"].as<std::int64_t>());
   const std::string& stage = st.name;
   // Preference stages train on sft-kind rows made from their corpus (data/pair_rows.hpp).
   const data::Kind kind = st.rows;
@@ -144,8 +143,8 @@ int run_train(const po::variables_map& vm) {
   if (pp != 1) util::fail("--parallel.pp", "pipeline parallelism is not available in medgpt train yet", "use --parallel.pp 1");
   const std::string resume = vm["resume"].as<std::string>();
 
-  dist::Grid grid(tp, pp);
-  dist::Comm& world = grid.world();
+  parallel::Grid grid(tp, pp);
+  parallel::Comm& world = grid.world();
   train::TrainerOptions to;
   to.output_dir = out;
   to.micro_batch_size = vm["train.micro_batch_size"].as<std::int64_t>();
@@ -176,7 +175,7 @@ int run_train(const po::variables_map& vm) {
   // Another run's checkpoints in the output dir: say so now, not after preparing data.
   // Which checkpoint to resume from is decided on rank 0 and broadcast: ranks must not resume from
   // different steps because their views of a shared filesystem differ.
-  const std::string resume_dir = dist::root_decides(world, [&] {
+  const std::string resume_dir = parallel::root_decides(world, [&] {
     const std::string dir = resume == "auto" ? train::newest_checkpoint(out) : resume == "never" ? "" : resume;
     if (!dir.empty()) {
       if (!model::is_committed(dir)) util::fail("--resume", dir + " is not a committed checkpoint", "pass a checkpoints/step-* folder with COMMITTED, or auto");
@@ -190,22 +189,21 @@ int run_train(const po::variables_map& vm) {
     return dir;
   });
   // Starting over, or from an older step: the abandoned steps must not be resumed later.
-  if (world.rank() == 0) {
+  parallel::on_root(world, [&] {
     const int moved = train::discard_checkpoints_after(out, resume_dir.empty() ? -1 : train::checkpoint_step(resume_dir));
     if (moved > 0) util::log("moved " + std::to_string(moved) + " checkpoints of the abandoned run to " + out + "/checkpoints-discarded-*");
-  }
-  world.barrier();
+  });
   const data::Tokenizer tok = data::Tokenizer::load(tokenizer_path);
 
   // ---- model ----
   model::ModelConfig config = model::ModelConfig::load(model_path.empty() ? model_config : model_path);
   // A reward model made from a causal LM: the LM head gives way to a new score head.
-  const bool new_score_head = stage == "rm" && config.num_labels == 0;
+  const bool new_score_head = st.reward_model && config.num_labels == 0;
   if (new_score_head) config.make_reward_model();
   const std::string config_file = model_path.empty() ? model_config : model_path + "/config.json";
-  if (stage != "rm" && config.num_labels > 0)
+  if (!st.reward_model && config.num_labels > 0)
     util::fail(config_file, "is a sequence classifier (reward model), not a causal LM", "--stage " + stage + " trains a causal LM; pass one");
-  if (stage == "rm" && config.num_labels != 1)
+  if (st.reward_model && config.num_labels != 1)
     util::fail(config_file, "is a classifier with " + std::to_string(config.num_labels) + " labels", "a reward model has one");
   // Built and loaded in fp32 whatever the precision: the fp32 master weights start exact; the bf16
   // compute copy is made once the master exists.
@@ -255,7 +253,7 @@ int run_train(const po::variables_map& vm) {
   const std::string tok_file = tok.source();
   const std::string template_name = vm["data.template"].as<std::string>();
   const std::string train_path = resolve_corpus(world, vm["data.train"].as<std::vector<std::string>>(), prep, tok_file, template_name, out, "--data.train");
-  auto read_split = [&](const std::string& path, const std::string& split, data::CorpusInfo* info) { return read_stage_rows(st, path, split, info); };
+  auto read_split = [&](const std::string& path, const std::string& split, data::CorpusInfo* info) { return align::read_stage_rows(st, path, split, info); };
   data::CorpusInfo info;
   data::TokenArrays train_set = read_split(train_path, "", &info);
   check_tokens(train_set, config.vocab_size, train_path);
@@ -284,8 +282,7 @@ int run_train(const po::variables_map& vm) {
   // ---- the run ----
   const std::string dtype_label = dtype == at::kBFloat16 ? "bfloat16" : "float32";
   const std::string files_dir = out + "/model-files";
-  if (world.rank() == 0) write_model_files(files_dir, model_path, tokenizer_dir_of(tokenizer_path), config, dtype_label);
-  world.barrier();
+  parallel::on_root(world, [&] { write_model_files(files_dir, model_path, tokenizer_dir_of(tokenizer_path), config, dtype_label); });
 
   model::NamedTensors trainable = lora ? model::lora_parameters(m) : m.named_parameters();
   std::vector<int> split_dims;
@@ -295,7 +292,7 @@ int run_train(const po::variables_map& vm) {
   // DPO's and KTO's reference: a frozen copy of the starting model, or (LoRA) the base under the
   // adapters; none when DPO's reference log-probs are precomputed.
   std::unique_ptr<model::Transformer> reference;
-  if (st.precompute_ref) {
+  if (st.reference && st.dpo.precompute_ref_log_probs) {
     const std::string cache = reference_cache_path(out, train_path, valid_path, model_path, model_config, seed, precision, td.seq_len, lora);
     const std::size_t rows = static_cast<std::size_t>(to.micro_batch_size) * st.group;
     align::attach_reference_logps(cache, train_set, td.valid ? &valid_set : nullptr, m, td.seq_len, td.pad_id, rows, grid.dp());
@@ -308,10 +305,7 @@ int run_train(const po::variables_map& vm) {
   }
 
   const double n_params = static_cast<double>(config.num_parameters());
-  // Reference forward passes add 2 x params each: DPO's one, KTO's on its rows and on the
-  // mismatched KL rows (with the policy's no-grad forward there too).
-  const double extra = stage == "kto" ? 6.0 : st.reference && !st.precompute_ref ? 2.0 : 0.0;
-  to.flops_per_token = ((lora ? 4.0 : 6.0) + extra) * n_params +
+  to.flops_per_token = ((lora ? 4.0 : 6.0) + st.extra_flops_per_param()) * n_params +
                        12.0 * static_cast<double>(config.num_layers * config.num_heads * config.head_dim) * static_cast<double>(td.seq_len);
 
   train::RunLayout layout{stage, lora ? "lora" : "full", precision, grid.tp_size(), grid.pp_size(), grid.dp_size(), to.zero, flat.numel()};
@@ -322,12 +316,12 @@ int run_train(const po::variables_map& vm) {
   layout.corpus_samples = static_cast<std::int64_t>(data::sample_count(train_set, kind));
   layout.corpus_tokens = static_cast<std::int64_t>(train_set.tokens.size());
   train::RunCheckpointer checkpointer(out, grid, layout, split_dims, files_dir, options_text(vm), vm["train.save_total_limit"].as<int>());
-  if (!resume_dir.empty()) dist::root_decides(world, [&] {
+  if (!resume_dir.empty()) parallel::root_decides(world, [&] {
       checkpointer.check_compatible(resume_dir);
       return true;
     });
   const std::unique_ptr<train::Objective> objective =
-      make_objective(st, m, reference.get(), grid, kind == data::Kind::Sft && td.packing, vm["train.neftune_alpha"].as<double>());
+      align::make_objective(st, m, reference.get(), grid, kind == data::Kind::Sft && td.packing, vm["train.neftune_alpha"].as<double>());
   train::Trainer trainer(to, grid, flat, *objective, td, checkpointer);
 
   char buf[400];
@@ -346,30 +340,30 @@ int run_train(const po::variables_map& vm) {
   // ---- OUT/final: a Hugging Face folder, or a PEFT adapter for LoRA ----
   const std::string final_dir = out + "/final", tmp = out + "/final.partial";
   if (lora) {
-    if (world.rank() == 0) fs::remove_all(tmp);
-    world.barrier();
-    if (grid.dp_rank() == 0) model::save_lora(m, lora_config, tmp);
-    if (world.rank() == 0) model::copy_tokenizer_files(files_dir, tmp);
-  } else if (world.rank() == 0) {  // the last checkpoint's fp32 master, in the training precision
-    fs::remove_all(tmp);
-    model::export_hf(trainer.last_checkpoint(), tmp, dtype, std::int64_t{5} << 30);
+    parallel::on_root(world, [&] { fs::remove_all(tmp); });
+    if (grid.dp_rank() == 0) model::save_lora(m, lora_config, tmp);  // collective over the tp group
   }
-  if (world.rank() == 0) {
+  parallel::on_root(world, [&] {
+    if (lora) {
+      model::copy_tokenizer_files(files_dir, tmp);
+    } else {  // the last checkpoint's fp32 master, in the training precision
+      fs::remove_all(tmp);
+      model::export_hf(trainer.last_checkpoint(), tmp, dtype, std::int64_t{5} << 30);
+    }
     fs::remove_all(final_dir);
     fs::rename(tmp, final_dir);
     util::log("final model: " + final_dir + "; metrics: " + out + "/metrics.jsonl");
-  }
-  world.barrier();
+  });
   return 0;
 }
 
 }  // namespace
 
 void register_train_command(std::vector<Command>& out) {
-  out.push_back({"train", std::string("train a stage (") + kTrainStageList + ") with data/tensor parallelism, checkpoints, preemption and resume",
+  out.push_back({"train", "train a stage (" + align::stage_list() + ") with data/tensor parallelism, checkpoints, preemption and resume",
                  [](po::options_description& d) {
                    d.add_options()
-                       ("stage", po::value<std::string>(), (std::string(kTrainStageList) + " (required)").c_str())
+                       ("stage", po::value<std::string>(), (align::stage_list() + " (required)").c_str())
                        ("output-dir", po::value<std::string>(), "run folder: metrics.jsonl, tb/, checkpoints/, final/ (required)")
                        ("resume", po::value<std::string>()->default_value("auto"), "auto (newest committed checkpoint in the output dir, if any), never, or a checkpoint folder")
                        ("model.path", po::value<std::string>(), "Hugging Face model folder, medgpt checkpoint, or a previous stage's final/")
@@ -423,7 +417,7 @@ void register_train_command(std::vector<Command>& out) {
                        ("train.preempt_at_step", non_negative<std::int64_t>()->default_value(0), "testing aid: act as if SIGUSR1 arrived after this step (checkpoint, exit 99)")
                        ("parallel.tp", at_least(1)->default_value(1), "tensor-parallel ranks")
                        ("parallel.pp", at_least(1)->default_value(1), "pipeline-parallel ranks (1 only, for now)");
-                   add_train_stage_options(d);
+                   align::add_stage_options(d);
                  },
                  run_train});
 }

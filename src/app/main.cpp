@@ -6,7 +6,7 @@
 #include <iostream>
 
 #include "app/command.hpp"
-#include "dist/mpi_env.hpp"
+#include "parallel/mpi_env.hpp"
 #include "util/error.hpp"
 #include "util/heap.hpp"
 #include "util/log.hpp"
@@ -87,7 +87,7 @@ int run(int argc, char** argv) {
   args.erase(args.begin(), args.begin() + static_cast<std::ptrdiff_t>(words));
 
   // MPI first, so that an option error under mpirun is said once for the job, not once per rank.
-  auto& mpi = medgpt::dist::MpiEnv::instance(&argc, &argv);
+  auto& mpi = medgpt::parallel::MpiEnv::instance(&argc, &argv);
   medgpt::app::po::variables_map vm;
   if (!medgpt::app::parse_options(*cmd, args, vm)) return 0;
 
@@ -106,15 +106,15 @@ int main(int argc, char** argv) {
     rc = run(argc, argv);
   } catch (const medgpt::util::CollectiveError& e) {
     // Every rank raised it together: say it once.
-    if (medgpt::dist::world_rank() == 0) std::cerr << medgpt::util::error_line(e) << "\n";
+    if (medgpt::parallel::world_rank() == 0) std::cerr << medgpt::util::error_line(e) << "\n";
     rc = 1;
   } catch (const std::exception& e) {
     medgpt::util::log_end_line();
     // Said once when every rank failed alike (a set-up error); otherwise other ranks may be waiting
     // in a collective for this one: end them all.
-    if (!medgpt::dist::report_fatal_error(medgpt::util::error_line(e))) medgpt::dist::abort(1);
+    if (!medgpt::parallel::report_fatal_error(medgpt::util::error_line(e))) medgpt::parallel::abort(1);
     rc = 1;
   }
-  medgpt::dist::MpiEnv::finalize();
+  medgpt::parallel::MpiEnv::finalize();
   return rc;
 }

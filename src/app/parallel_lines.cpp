@@ -11,7 +11,7 @@
 #include <memory>
 #include <optional>
 
-#include "dist/agreement.hpp"
+#include "parallel/agreement.hpp"
 #include "util/error.hpp"
 #include "util/mapped_file.hpp"
 #include "util/progress.hpp"
@@ -31,7 +31,7 @@ std::size_t align_to_line(std::string_view d, std::size_t s) {
 
 }  // namespace
 
-LineStats map_lines(dist::Comm& world, const std::string& input, const std::string& output, const LineFn& fn) {
+LineStats map_lines(parallel::Comm& world, const std::string& input, const std::string& output, const LineFn& fn) {
   LineStats stats;
 
   // Open on every rank; a failure (same on all) is reported once.
@@ -42,7 +42,7 @@ LineStats map_lines(dist::Comm& world, const std::string& input, const std::stri
   } catch (const std::exception& e) {
     open_error = e.what();
   }
-  dist::agree_on_error(world, open_error.empty() ? dist::kNoError : 0, open_error);
+  parallel::agree_on_error(world, open_error.empty() ? parallel::kNoError : 0, open_error);
   const std::string_view data = file->bytes();
   const auto P = static_cast<std::size_t>(world.size()), r = static_cast<std::size_t>(world.rank());
   const std::size_t begin = align_to_line(data, data.size() * r / P);
@@ -50,13 +50,13 @@ LineStats map_lines(dist::Comm& world, const std::string& input, const std::stri
   const std::string_view mine = data.substr(begin, end - begin);
 
   // Line numbers: lines before this rank's range, from the other ranks' newline counts.
-  const auto counts = dist::allgather_int(world, static_cast<std::int64_t>(std::count(mine.begin(), mine.end(), '\n')));
+  const auto counts = parallel::allgather_int(world, static_cast<std::int64_t>(std::count(mine.begin(), mine.end(), '\n')));
   std::int64_t lineno = 1;
   for (std::size_t k = 0; k < r; ++k) lineno += counts[k];
 
   util::Progress prog("processing " + input, static_cast<double>(mine.size()));
   std::string out;
-  std::int64_t error_line = dist::kNoError, lines = 0;
+  std::int64_t error_line = parallel::kNoError, lines = 0;
   std::string error_msg;
   for (std::size_t pos = 0; pos < mine.size(); ++lineno) {
     auto nl = mine.find('\n', pos);
@@ -75,10 +75,10 @@ LineStats map_lines(dist::Comm& world, const std::string& input, const std::stri
     if ((lines & 1023) == 0) prog.update(static_cast<double>(pos), std::to_string(lines) + " lines");
   }
   prog.finish();
-  dist::agree_on_error(world, error_line, error_msg);
+  parallel::agree_on_error(world, error_line, error_msg);
 
   // Write in input order: rank k's bytes go at the sum of the sizes before it.
-  const auto sizes = dist::allgather_int(world, static_cast<std::int64_t>(out.size()));
+  const auto sizes = parallel::allgather_int(world, static_cast<std::int64_t>(out.size()));
   std::int64_t offset = 0, total = 0;
   for (std::size_t k = 0; k < P; ++k) {
     if (k < r) offset += sizes[k];
@@ -91,7 +91,7 @@ LineStats map_lines(dist::Comm& world, const std::string& input, const std::stri
     if (fd < 0 || ::ftruncate(fd, total) != 0) io_error = output + ": cannot create output: " + std::strerror(errno) + "; check that the folder exists and is writable";
     if (fd >= 0) ::close(fd);
   }
-  dist::agree_on_error(world, io_error.empty() ? dist::kNoError : 0, io_error);
+  parallel::agree_on_error(world, io_error.empty() ? parallel::kNoError : 0, io_error);
   const int fd = ::open(tmp.c_str(), O_WRONLY);
   std::size_t done = 0;
   while (fd >= 0 && done < out.size()) {
@@ -101,13 +101,13 @@ LineStats map_lines(dist::Comm& world, const std::string& input, const std::stri
   }
   if (fd < 0 || done < out.size() || ::close(fd) != 0)
     io_error = output + ": write failed: " + std::strerror(errno) + "; free disk space and rerun";
-  if (dist::allreduce_int(world, io_error.empty() ? 0 : 1, dist::ReduceOp::kMax) != 0 && r == 0) std::remove(tmp.c_str());
-  dist::agree_on_error(world, io_error.empty() ? dist::kNoError : world.rank(), io_error);
+  if (parallel::allreduce_int(world, io_error.empty() ? 0 : 1, parallel::ReduceOp::kMax) != 0 && r == 0) std::remove(tmp.c_str());
+  parallel::agree_on_error(world, io_error.empty() ? parallel::kNoError : world.rank(), io_error);
   if (r == 0 && std::rename(tmp.c_str(), output.c_str()) != 0)
     io_error = output + ": cannot rename temporary output: " + std::strerror(errno) + "; check permissions";
-  dist::agree_on_error(world, io_error.empty() ? dist::kNoError : 0, io_error);
+  parallel::agree_on_error(world, io_error.empty() ? parallel::kNoError : 0, io_error);
 
-  stats.lines = dist::allreduce_int(world, lines, dist::ReduceOp::kSum);
+  stats.lines = parallel::allreduce_int(world, lines, parallel::ReduceOp::kSum);
   stats.input_bytes = static_cast<std::int64_t>(data.size());
   stats.seconds = prog.elapsed();
   return stats;

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "dist/comm.hpp"
+#include "parallel/comm.hpp"
 
 namespace medgpt::app {
 
@@ -23,6 +23,6 @@ struct LineStats {
   double seconds = 0;
 };
 
-LineStats map_lines(dist::Comm& world, const std::string& input, const std::string& output, const LineFn& fn);
+LineStats map_lines(parallel::Comm& world, const std::string& input, const std::string& output, const LineFn& fn);
 
 }  // namespace medgpt::app

@@ -15,7 +15,7 @@
 #include "data/readers/readers.hpp"
 #include "data/sft_encoding.hpp"
 #include "data/tokenizer/tokenizer.hpp"
-#include "dist/agreement.hpp"
+#include "parallel/agreement.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 #include "util/progress.hpp"
@@ -54,7 +54,7 @@ struct LocalResult {
 };
 
 // Sends rank k's arrays to rank 0 in rank order; rank 0 returns them concatenated.
-TokenArrays gather_to_root(dist::Comm& c, const TokenArrays& mine, bool with_mask) {
+TokenArrays gather_to_root(parallel::Comm& c, const TokenArrays& mine, bool with_mask) {
   TokenArrays all;
   auto append = [&](const TokenArrays& a) {
     for (std::size_t i = 0; i < a.size(); ++i) all.append_from(a, i);
@@ -125,7 +125,7 @@ data::CorpusInfo corpus_info(const PrepareOptions& o, const data::Tokenizer& tok
 }
 
 // pref / kto / prompt: every column gathered in input order, split by the same validation mask.
-void write_columnar(dist::Comm& world, const PrepareOptions& o, const LocalResult& mine, const data::Tokenizer& tok,
+void write_columnar(parallel::Comm& world, const PrepareOptions& o, const LocalResult& mine, const data::Tokenizer& tok,
                    const data::ChatTemplate* tmpl, const std::vector<std::string>& files, const std::string& output,
                    std::int64_t records, std::int64_t skipped, std::int64_t truncated, std::int64_t identical) {
   data::ColumnSplit all;
@@ -153,7 +153,7 @@ void write_columnar(dist::Comm& world, const PrepareOptions& o, const LocalResul
 
 }  // namespace
 
-void prepare_corpus(dist::Comm& world, const PrepareOptions& o, const std::vector<std::string>& inputs, const std::string& tok_path,
+void prepare_corpus(parallel::Comm& world, const PrepareOptions& o, const std::vector<std::string>& inputs, const std::string& tok_path,
                     const std::string& template_name, const std::string& output) {
   const bool columnar = o.kind != Kind::Pt && o.kind != Kind::Sft;
   // Everything that can be wrong with the set-up is checked before any tokenizing.
@@ -176,7 +176,7 @@ void prepare_corpus(dist::Comm& world, const PrepareOptions& o, const std::vecto
   const std::size_t lo = total * r / P, hi = total * (r + 1) / P;
 
   LocalResult mine;
-  std::int64_t error_key = dist::kNoError;
+  std::int64_t error_key = parallel::kNoError;
   std::string error_msg;
   util::Progress progress("prepare", static_cast<double>(hi - lo));
   data::SftEncodeOptions sft_opt{o.max_length, o.train_on_inputs};
@@ -194,7 +194,7 @@ void prepare_corpus(dist::Comm& world, const PrepareOptions& o, const std::vecto
     }
     return cut;
   };
-  for (std::size_t i = 0; i < files.size() && error_key == dist::kNoError; ++i) {
+  for (std::size_t i = 0; i < files.size() && error_key == parallel::kNoError; ++i) {
     const std::size_t b = std::max(lo, start[i]), e = std::min(hi, start[i + 1]);
     if (b >= e) continue;
     const data::BadLineFn skip_line = [&](const util::Error& err) {
@@ -236,20 +236,20 @@ void prepare_corpus(dist::Comm& world, const PrepareOptions& o, const std::vecto
       }, o.skip_bad ? &skip_line : nullptr);
     } catch (const util::Error& err) {
       // Earliest in input order (this rank reads no further).
-      error_key = dist::input_order_key(i, world.rank(), world.size());
+      error_key = parallel::input_order_key(i, world.rank(), world.size());
       error_msg = err.what();
     }
   }
   progress.finish();
   phases.mark("read + tokenize");
-  dist::agree_on_error(world, error_key, error_msg);
+  parallel::agree_on_error(world, error_key, error_msg);
 
-  const std::int64_t records = dist::allreduce_int(world, mine.records, dist::ReduceOp::kSum);
-  const std::int64_t skipped = dist::allreduce_int(world, mine.skipped, dist::ReduceOp::kSum);
-  const std::int64_t truncated = dist::allreduce_int(world, mine.truncated, dist::ReduceOp::kSum);
-  const std::int64_t empty = dist::allreduce_int(world, mine.dropped_empty, dist::ReduceOp::kSum);
+  const std::int64_t records = parallel::allreduce_int(world, mine.records, parallel::ReduceOp::kSum);
+  const std::int64_t skipped = parallel::allreduce_int(world, mine.skipped, parallel::ReduceOp::kSum);
+  const std::int64_t truncated = parallel::allreduce_int(world, mine.truncated, parallel::ReduceOp::kSum);
+  const std::int64_t empty = parallel::allreduce_int(world, mine.dropped_empty, parallel::ReduceOp::kSum);
   for (const auto& where : mine.skipped_at) util::log("skipped: " + where);  // rank 0's share
-  const std::int64_t identical = dist::allreduce_int(world, mine.identical, dist::ReduceOp::kSum);
+  const std::int64_t identical = parallel::allreduce_int(world, mine.identical, parallel::ReduceOp::kSum);
   for (const auto& where : mine.identical_at) util::log("warning: " + where + ": chosen and rejected are the same answer (kept; such a pair carries no preference)");
   if (identical > 0 && world.rank() == 0)
     util::log("warning: " + std::to_string(identical) + " pairs have chosen == rejected; they add nothing to rm/dpo/orpo/simpo but noise: consider removing them");

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "data/readers/kind.hpp"
-#include "dist/comm.hpp"
+#include "parallel/comm.hpp"
 
 namespace medgpt::app {
 
@@ -23,7 +23,7 @@ struct PrepareOptions {
 };
 
 // Collective over `world`: every rank passes the same arguments.
-void prepare_corpus(dist::Comm& world, const PrepareOptions& o, const std::vector<std::string>& inputs, const std::string& tok_path,
+void prepare_corpus(parallel::Comm& world, const PrepareOptions& o, const std::vector<std::string>& inputs, const std::string& tok_path,
                     const std::string& template_name, const std::string& output);
 
 }  // namespace medgpt::app

@@ -15,7 +15,7 @@ using torch::autograd::variable_list;
 struct FusedLmLoss : public torch::autograd::Function<FusedLmLoss> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& hidden, const at::Tensor& head, const at::Tensor& labels,
                             double normalizer, std::int64_t chunk, std::int64_t tp_handle, std::int64_t vocab_start) {
-    dist::Comm* tp = reinterpret_cast<dist::Comm*>(static_cast<std::intptr_t>(tp_handle));
+    parallel::Comm* tp = reinterpret_cast<parallel::Comm*>(static_cast<std::intptr_t>(tp_handle));
     const std::int64_t rows = head.size(0), N = hidden.size(0);
     const bool need_h = hidden.requires_grad(), need_w = head.requires_grad();
     const at::ScalarType f = upcast(hidden.scalar_type());
@@ -42,13 +42,13 @@ struct FusedLmLoss : public torch::autograd::Function<FusedLmLoss> {
         logp = at::log_softmax(logp, 1);
       } else {  // log-sum-exp over the whole vocabulary from each rank's max and sum
         at::Tensor m = std::get<0>(logp.max(-1));
-        tp->allreduce(m, dist::ReduceOp::kMax);
+        tp->allreduce(m, parallel::ReduceOp::kMax);
         at::Tensor se = (logp - m.unsqueeze(1)).exp_().sum(-1);
-        tp->allreduce(se, dist::ReduceOp::kSum);
+        tp->allreduce(se, parallel::ReduceOp::kSum);
         logp.sub_((m + se.log_()).unsqueeze(1));
       }
       at::Tensor picked = logp.gather(1, target).squeeze(1) * here;
-      if (tp) tp->allreduce(picked, dist::ReduceOp::kSum);
+      if (tp) tp->allreduce(picked, parallel::ReduceOp::kSum);
       total -= (picked * valid).sum().to(at::kDouble);
       if (need_h || need_w) {
         // d loss / d logits = (softmax - onehot) / normalizer on valid rows, in the model dtype
@@ -94,7 +94,7 @@ struct FusedLmLoss : public torch::autograd::Function<FusedLmLoss> {
 }  // namespace
 
 at::Tensor lm_loss(const at::Tensor& hidden, const at::Tensor& head, const at::Tensor& labels, double normalizer,
-                   std::int64_t chunk_rows, dist::Comm* tp, std::int64_t vocab_start) {
+                   std::int64_t chunk_rows, parallel::Comm* tp, std::int64_t vocab_start) {
   if (tp && tp->size() == 1) tp = nullptr;
   // Without grad mode (evaluation, reference models) no gradient is formed in the forward pass.
   const bool grad = at::GradMode::is_enabled();

@@ -6,7 +6,7 @@
 
 #include <ATen/ATen.h>
 
-#include "dist/comm.hpp"
+#include "parallel/comm.hpp"
 
 namespace medgpt::model {
 
@@ -18,9 +18,9 @@ constexpr std::int64_t kIgnoreIndex = -100;
 // hidden [N, H], head [V, H], labels [N] int64 (already shifted: row i predicts labels[i]).
 // Vocab-parallel with a tp communicator: `head` holds rows [vocab_start, vocab_start + V/tp);
 // the softmax statistics are combined over tp and the gradient for `hidden` is this rank's
-// partial sum (pass hidden through dist::copy_to_tp so autograd all-reduces it).
+// partial sum (pass hidden through parallel::copy_to_tp so autograd all-reduces it).
 at::Tensor lm_loss(const at::Tensor& hidden, const at::Tensor& head, const at::Tensor& labels, double normalizer,
-                   std::int64_t chunk_rows = 1024, dist::Comm* tp = nullptr, std::int64_t vocab_start = 0);
+                   std::int64_t chunk_rows = 1024, parallel::Comm* tp = nullptr, std::int64_t vocab_start = 0);
 
 // Shifts labels for next-token prediction: labels[:, t] = ids[:, t + 1], the last position -100.
 at::Tensor shift_labels(const at::Tensor& labels);

@@ -9,7 +9,8 @@
 #include <set>
 #include <type_traits>
 
-#include "dist/tensor_parallel.hpp"
+#include "parallel/agreement.hpp"
+#include "parallel/tensor_parallel.hpp"
 #include "model/nf4.hpp"
 #include "model/safetensors.hpp"
 #include "model/tp_plan.hpp"
@@ -52,9 +53,6 @@ std::vector<Module<L>> modules(M& m) {
   return out;
 }
 
-std::int64_t in_features(const Linear& l) { return l.weight.defined() ? l.weight.size(1) : l.nf4->shape.at(1); }
-std::int64_t out_features(const Linear& l) { return l.weight.defined() ? l.weight.size(0) : l.nf4->shape.at(0); }
-
 // PEFT's get_pattern_key: the first pattern matching the end of the module name after a dot.
 template <typename V>
 const V* pattern_value(const std::map<std::string, V>& patterns, const std::string& module) {
@@ -68,40 +66,25 @@ bool contains(const std::vector<std::string>& v, const std::string& s) { return 
 int tp_size(const Transformer& m) { return m.tp() ? m.tp()->size() : 1; }
 int tp_rank(const Transformer& m) { return m.tp() ? m.tp()->rank() : 0; }
 
-// How the base weight of the Linear at `path` is split over tp (model/tp_plan.hpp), and what that
-// makes of its adapter.
+// What the Linear's role makes of its adapter: which dimension of A and of B is split over tp.
 struct Placement {
-  LoraSplit split = LoraSplit::kNone;
-  int a_dim = -1, b_dim = -1;  // split dimension of A and of B, -1: whole on every rank
+  int a_dim = -1, b_dim = -1;  // -1: whole on every rank
   std::int64_t in = 0, out = 0;  // the full layer's input and output sizes
 };
 
-Placement placement(const Transformer& m, const std::string& path, const Linear& l) {
+Placement placement(const Linear& l) {
   Placement p;
-  p.in = in_features(l);
-  p.out = out_features(l);
-  const int t = tp_size(m);
-  if (t <= 1) return p;
-  switch (m.split_dim(path + ".weight")) {
-    case 0:  // column-parallel: W [out/tp, in]
-      p.split = LoraSplit::kColumn;
-      p.b_dim = 0;
-      p.out *= t;
-      break;
-    case 1:  // row-parallel: W [out, in/tp]
-      p.split = LoraSplit::kRow;
-      p.a_dim = 1;
-      p.in *= t;
-      break;
-    default:  // k/v with fewer kv heads than tp ranks
-      p.split = LoraSplit::kReplicated;
-  }
+  p.in = l.in_features();
+  p.out = l.out_features();
+  if (l.split_dim() == 0) p.b_dim = 0;  // column-parallel: B [out/tp, r] split like W
+  if (l.split_dim() == 1) p.a_dim = 1;  // row-parallel: A [r, in/tp] split like W
   return p;
 }
 
-void place(LoraAdapter& a, const Transformer& m, const Placement& p) {
-  a.split = p.split;
-  a.tp = p.split == LoraSplit::kNone ? nullptr : m.tp();
+// The adapter takes the layer's role and communicator.
+void place(LoraAdapter& a, const Linear& l) {
+  a.role = l.role;
+  a.tp = l.tp;
 }
 
 // The module path ("model.layers.0.self_attn.q_proj") and half of a PEFT key
@@ -121,7 +104,7 @@ bool parse_key(const std::string& name, std::string* path, bool* is_a) {
 }
 
 // The full tensor from every tp rank's part split along `dim` (collective over tp).
-at::Tensor gather_over_tp(const at::Tensor& part, int dim, dist::Comm& tp) {
+at::Tensor gather_over_tp(const at::Tensor& part, int dim, parallel::Comm& tp) {
   return tp.allgather(part.movedim(dim, 0).contiguous()).movedim(0, dim).contiguous();
 }
 
@@ -133,7 +116,7 @@ namespace {
 // the mask drawn over the full layer input: a row-parallel adapter's input is this rank's columns,
 // and the tp ranks share the generator state, so each draws the tp=1 mask and keeps its columns.
 at::Tensor lora_dropout(const LoraAdapter& a, const at::Tensor& h) {
-  const bool row = a.tp && a.split == LoraSplit::kRow;
+  const bool row = a.tp && a.role == ParallelRole::kRow;
   std::vector<std::int64_t> full = h.sizes().vec();
   if (row) full.back() *= a.tp->size();
   at::Tensor mask = at::empty(full, h.options()).bernoulli_(1.0 - a.dropout).div_(1.0 - a.dropout);
@@ -147,18 +130,16 @@ at::Tensor lora_delta(const LoraAdapter& a, const at::Tensor& x) {
   at::Tensor h = x.to(a.A.scalar_type());
   if (a.training && a.dropout > 0.0) h = lora_dropout(a, h);
   at::Tensor A = a.A, B = a.B;
-  if (a.tp) switch (a.split) {
-      case LoraSplit::kColumn:  // the full A serves this rank's rows of B: its gradient is partial
-        A = dist::copy_to_tp(A, *a.tp);
+  if (a.tp) switch (a.role) {
+      case ParallelRole::kColumn:  // the full A serves this rank's rows of B: its gradient is partial
+        A = parallel::copy_to_tp(A, *a.tp);
         break;
-      case LoraSplit::kReplicated:  // all of A and B serve this rank's heads only
-        A = dist::copy_to_tp(A, *a.tp);
-        B = dist::copy_to_tp(B, *a.tp);
+      case ParallelRole::kReplicated:  // all of A and B serve this rank's heads only
+        A = parallel::copy_to_tp(A, *a.tp);
+        B = parallel::copy_to_tp(B, *a.tp);
         break;
-      case LoraSplit::kRow:  // this rank's input columns: partial A·x, summed (r values per token)
-        return at::linear(dist::reduce_from_tp(at::linear(h, A), *a.tp), B) * a.scale;
-      case LoraSplit::kNone:
-        break;
+      case ParallelRole::kRow:  // this rank's input columns: partial A·x, summed (r values per token)
+        return at::linear(parallel::reduce_from_tp(at::linear(h, A), *a.tp), B) * a.scale;
     }
   // PEFT: lora_B(lora_A(dropout(x))) * scaling
   return at::linear(at::linear(h, A), B) * a.scale;
@@ -168,10 +149,6 @@ at::Tensor Linear::with_adapter(const at::Tensor& y, const at::Tensor& x) const 
   if (!lora || !lora->enabled) return y;
   // PEFT: result = result + lora_B(lora_A(dropout(x))) * scaling; result.to(torch_result_dtype)
   return (y + lora_delta(*lora, x)).to(y.scalar_type());
-}
-
-at::Tensor Linear::adapted(const at::Tensor& x) const {
-  return with_adapter(nf4 ? nf4_linear(x, *nf4, bias) : at::linear(x, weight, bias), x);
 }
 
 const std::vector<std::string>& lora_module_names() {
@@ -221,7 +198,7 @@ void apply_lora(Transformer& m, const LoraConfig& c, std::uint64_t seed) {
     const std::int64_t* rp = pattern_value(c.rank_pattern, mod.path);
     const double* ap = pattern_value(c.alpha_pattern, mod.path);
     const std::int64_t r = rp ? *rp : c.r;
-    const Placement p = placement(m, mod.path, *mod.linear);
+    const Placement p = placement(*mod.linear);
     auto a = std::make_shared<LoraAdapter>();
     // nn.init.kaiming_uniform_(A, a=sqrt(5)): gain sqrt(2 / (1 + 5)), bound sqrt(3) * gain / sqrt(fan_in).
     // Under tp every rank draws the full A (same generator, same sequence as tp 1) and keeps its part.
@@ -231,7 +208,7 @@ void apply_lora(Transformer& m, const LoraConfig& c, std::uint64_t seed) {
     a->B = at::zeros({p.b_dim == 0 ? p.out / tp_size(m) : p.out, r}, at::TensorOptions().dtype(c.dtype)).requires_grad_(true);
     a->scale = c.scale_for(r, ap ? *ap : c.alpha);
     a->dropout = c.dropout;
-    place(*a, m, p);
+    place(*a, *mod.linear);
     mod.linear->lora = std::move(a);
   }
 }
@@ -256,8 +233,12 @@ int lora_split_dim(const Transformer& m, const std::string& name) {
   std::string path;
   bool is_a = false;
   if (!parse_key(name, &path, &is_a)) util::fail(name, "is not a LoRA parameter name", "pass a name from lora_parameters()");
-  const int dim = m.split_dim(path + ".weight");
-  return is_a ? (dim == 1 ? 1 : -1) : (dim == 0 ? 0 : -1);
+  for (const auto& mod : modules(m))
+    if (mod.path == path) {
+      const Placement p = placement(*mod.linear);
+      return is_a ? p.a_dim : p.b_dim;
+    }
+  util::fail(name, "names no linear layer of this model", "pass a name from lora_parameters()");
 }
 
 void set_lora_enabled(Transformer& m, bool on) {
@@ -353,21 +334,7 @@ void save_lora(const Transformer& m, const LoraConfig& config, const std::string
     util::write_file_atomic(dir + "/adapter_config.json", adapter_config_json(c).dump(2));
   };
   if (tp_size(m) <= 1) return write();
-  // tp rank 0 writes; the others wait for its outcome, so no rank blocks on a peer that threw.
-  at::Tensor failed = at::zeros({1}, at::kInt);
-  std::exception_ptr error;
-  if (m.tp()->rank() == 0) {
-    try {
-      write();
-    } catch (...) {
-      failed.fill_(1);
-      error = std::current_exception();
-    }
-  }
-  m.tp()->broadcast(failed, 0);
-  if (error) std::rethrow_exception(error);
-  if (failed.item<int>() != 0)
-    util::fail(dir, "tp rank 0 could not write the adapter", "see tp rank 0's error (disk space, permissions, path)");
+  parallel::on_root(*m.tp(), write);  // tp rank 0 writes; an error there is raised on every rank
 }
 
 bool is_reward_adapter(const std::string& dir) { return read_adapter_config(dir).task_type == "SEQ_CLS"; }
@@ -415,7 +382,7 @@ LoraConfig load_lora(Transformer& m, const std::string& dir, at::ScalarType dtyp
     const std::string base = file + ": " + kPrefix + path;
     if (!ab.first.defined()) util::fail(base + ".lora_A.weight", "missing (lora_B is there)", "the adapter file is incomplete");
     if (!ab.second.defined()) util::fail(base + ".lora_B.weight", "missing (lora_A is there)", "the adapter file is incomplete");
-    const Placement p = placement(m, path, lin);
+    const Placement p = placement(lin);
     const std::int64_t in = p.in, out = p.out;
     const auto& A = ab.first;
     const auto& B = ab.second;
@@ -440,13 +407,13 @@ LoraConfig load_lora(Transformer& m, const std::string& dir, at::ScalarType dtyp
   for (const auto& [path, ab] : found) {
     const auto& mod = by_path.at(path);
     const double* ap = pattern_value(c.alpha_pattern, path);
-    const Placement p = placement(m, path, *mod.linear);
+    const Placement p = placement(*mod.linear);
     auto a = std::make_shared<LoraAdapter>();
     a->A = tp_shard(ab.first, p.a_dim, tp_rank(m), tp_size(m)).to(dtype).contiguous().requires_grad_(true);
     a->B = tp_shard(ab.second, p.b_dim, tp_rank(m), tp_size(m)).to(dtype).contiguous().requires_grad_(true);
     a->scale = c.scale_for(a->A.size(0), ap ? *ap : c.alpha);
     a->dropout = c.dropout;
-    place(*a, m, p);
+    place(*a, *mod.linear);
     mod.linear->lora = std::move(a);
     names.insert(mod.name);
   }

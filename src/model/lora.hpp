@@ -8,9 +8,9 @@
 // The adapter lives beside the Linear it adapts (Linear::lora) and is split over tensor-parallel
 // ranks with it (Megatron/NeMo's layout):
 // - column-parallel q/k/v/gate/up (output rows split): A [r, in] replicated and entered through
-//   dist::copy_to_tp (its per-rank gradient is partial and gets summed), B [out/tp, r] split like W;
+//   parallel::copy_to_tp (its per-rank gradient is partial and gets summed), B [out/tp, r] split like W;
 // - row-parallel o/down (input columns split): A [r, in/tp] split like W, the partial A·x summed
-//   with dist::reduce_from_tp, B [out, r] replicated (its gradient is then the same on every rank);
+//   with parallel::reduce_from_tp, B [out, r] replicated (its gradient is then the same on every rank);
 // - k/v replicated when kv heads < tp: A and B replicated, entered through copy_to_tp like W.
 // Every rank draws the full A from the same seed and keeps its part, so a tp model starts as the
 // tp=1 one; save_lora gathers full tensors and load_lora splits them, so adapter folders do not
@@ -25,13 +25,10 @@
 #include <string>
 #include <vector>
 
-#include "dist/comm.hpp"
+#include "parallel/comm.hpp"
 #include "model/transformer.hpp"
 
 namespace medgpt::model {
-
-// How an adapter is laid out over tp ranks (see above); kNone without tensor parallelism.
-enum class LoraSplit { kNone, kColumn, kRow, kReplicated };
 
 struct LoraAdapter {
   at::Tensor A, B;       // lora_A.weight [r, in], lora_B.weight [out, r] (under tp: this rank's part); trainable
@@ -39,8 +36,8 @@ struct LoraAdapter {
   double dropout = 0.0;  // on the branch input, in training mode only
   bool enabled = true;   // false: y = base(x) (PEFT's disable_adapter(), e.g. a DPO reference pass)
   bool training = false;
-  LoraSplit split = LoraSplit::kNone;
-  dist::Comm* tp = nullptr;  // the model's tp communicator when split != kNone
+  ParallelRole role = ParallelRole::kReplicated;  // its Linear's (see above)
+  parallel::Comm* tp = nullptr;                   // its Linear's; null without tensor parallelism
 };
 
 // scale * B(A(dropout(x))) in the adapter dtype, with the collectives the adapter's split needs

@@ -9,10 +9,15 @@
 #include <string>
 
 #include "model/config.hpp"
+#include "model/linear.hpp"
 
 namespace medgpt::model {
 
-// The dimension `name` is split along with tp ranks, or -1 when every rank holds it whole.
+// The role of a block's linear layer ("q_proj", ..., "down_proj") under tp; kReplicated at tp 1.
+ParallelRole linear_role(const std::string& module, const ModelConfig& c, int tp);
+
+// The dimension the parameter `name` is split along over tp ranks, or -1 when every rank holds it
+// whole: the linear layers' from their roles, embedding and LM head by vocabulary rows.
 int tp_split_dim(const std::string& name, const ModelConfig& c, int tp);
 
 // Refuses (util::Error) a tp size the model's shapes cannot split evenly.

@@ -6,12 +6,11 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
-#include "dist/tensor_parallel.hpp"
+#include "parallel/tensor_parallel.hpp"
 #include "model/checkpointing.hpp"
 #include "model/kv_cache.hpp"
 #include "model/lm_loss.hpp"
 #include "model/lora.hpp"
-#include "model/nf4.hpp"
 #include "model/rms_norm.hpp"
 #include "model/rope.hpp"
 #include "model/tp_plan.hpp"
@@ -26,7 +25,7 @@ at::ScalarType parse_dtype(const std::string& name) {
   util::fail("dtype", "\"" + name + "\" is not a model dtype", "use fp32, bf16 or fp16");
 }
 
-Transformer::Transformer(ModelConfig config, at::ScalarType dtype, at::Device device, dist::Comm* tp)
+Transformer::Transformer(ModelConfig config, at::ScalarType dtype, at::Device device, parallel::Comm* tp)
     : config_(std::move(config)), dtype_(dtype), tp_(tp && tp->size() > 1 ? tp : nullptr) {
   const auto& c = config_;
   const auto opt = at::TensorOptions().dtype(dtype).device(device);
@@ -35,25 +34,29 @@ Transformer::Transformer(ModelConfig config, at::ScalarType dtype, at::Device de
   // Local sizes of the split dimensions (model/tp_plan.hpp): heads, MLP width, vocabulary.
   const std::int64_t q_out = c.q_dim() / t, kv_out = c.num_kv_heads % t == 0 ? c.kv_dim() / t : c.kv_dim();
   const std::int64_t inter = c.intermediate_size / t, vocab = c.vocab_size / t;
-  auto linear = [&](std::int64_t out, std::int64_t in, bool bias) {
-    return Linear{at::zeros({out, in}, opt), bias ? at::zeros({out}, opt) : at::Tensor()};
+  // Each linear layer takes its role from the plan (model/tp_plan.hpp) and keeps the tp communicator.
+  auto linear = [&](const char* module, std::int64_t out, std::int64_t in, bool bias) {
+    Linear l{at::zeros({out, in}, opt), bias ? at::zeros({out}, opt) : at::Tensor()};
+    l.role = linear_role(module, c, static_cast<int>(t));
+    l.tp = tp_;
+    return l;
   };
   embed_ = at::zeros({vocab, c.hidden_size}, opt);
   for (std::int64_t l = 0; l < c.num_layers; ++l) {
     Block b;
     b.input_norm = at::ones({c.hidden_size}, opt);
     b.post_norm = at::ones({c.hidden_size}, opt);
-    b.q = linear(q_out, c.hidden_size, c.qkv_bias);
-    b.k = linear(kv_out, c.hidden_size, c.qkv_bias);
-    b.v = linear(kv_out, c.hidden_size, c.qkv_bias);
-    b.o = linear(c.hidden_size, q_out, c.o_bias);
+    b.q = linear("q_proj", q_out, c.hidden_size, c.qkv_bias);
+    b.k = linear("k_proj", kv_out, c.hidden_size, c.qkv_bias);
+    b.v = linear("v_proj", kv_out, c.hidden_size, c.qkv_bias);
+    b.o = linear("o_proj", c.hidden_size, q_out, c.o_bias);
     if (c.qk_norm) {
       b.q_norm = at::ones({c.head_dim}, opt);
       b.k_norm = at::ones({c.head_dim}, opt);
     }
-    b.gate = linear(inter, c.hidden_size, c.mlp_bias);
-    b.up = linear(inter, c.hidden_size, c.mlp_bias);
-    b.down = linear(c.hidden_size, inter, c.mlp_bias);
+    b.gate = linear("gate_proj", inter, c.hidden_size, c.mlp_bias);
+    b.up = linear("up_proj", inter, c.hidden_size, c.mlp_bias);
+    b.down = linear("down_proj", c.hidden_size, inter, c.mlp_bias);
     blocks_.push_back(std::move(b));
   }
   final_norm_ = at::ones({c.hidden_size}, opt);
@@ -145,7 +148,7 @@ void Transformer::load(const NamedTensors& weights, const std::string& where) {
       util::fail(where + ": " + name, "is not a parameter of a " + config_.model_type + " model", "check config.json and the weights");
 }
 
-Transformer Transformer::from_pretrained(const std::string& dir, at::ScalarType dtype, dist::Comm* tp) {
+Transformer Transformer::from_pretrained(const std::string& dir, at::ScalarType dtype, parallel::Comm* tp) {
   Transformer t(ModelConfig::load(dir), dtype, at::kCPU, tp);
   t.load(read_safetensors_dir(dir), dir);
   return t;
@@ -188,7 +191,7 @@ void Transformer::resize_vocab(std::int64_t vocab_size) {
   auto resized = [&](const at::Tensor& w) {
     // Mean of all rows, across tp shards (vocab-parallel: each rank holds V/tp rows).
     at::Tensor sum = w.to(at::kFloat).sum(0);
-    if (tp_) tp_->allreduce(sum, dist::ReduceOp::kSum);
+    if (tp_) tp_->allreduce(sum, parallel::ReduceOp::kSum);
     const at::Tensor mean = (sum / static_cast<double>(old)).to(w.scalar_type());
     // Global rows [start, start + local) of the new table, filled from the old rows that exist.
     const std::int64_t local = vocab_size / t, start = local * tp_rank(), old_local = old / t, old_start = old_local * tp_rank();
@@ -223,18 +226,11 @@ at::Tensor Transformer::attention(const Block& b, const at::Tensor& x, const at:
   const std::int64_t nh = c.num_heads / tp_size();
   const bool kv_split = c.num_kv_heads % tp_size() == 0;
   const std::int64_t nkv = kv_split ? c.num_kv_heads / tp_size() : c.num_kv_heads;
-  // Replicated parameters used on this rank's heads only get partial gradients: copy_to_tp sums
-  // them over tp in the backward pass (q/k norms; k/v projections when kv heads are replicated,
-  // their LoRA adapters likewise: model/lora.cpp).
-  auto shared = [&](const at::Tensor& w) { return tp_ && w.defined() ? dist::copy_to_tp(w, *tp_) : w; };
-  auto replicated = [&](const Linear& l) {
-    if (kv_split) return l(x);
-    // An NF4 weight is frozen: only its bias may need the sum.
-    return l.with_adapter(l.nf4 ? nf4_linear(x, *l.nf4, shared(l.bias)) : at::linear(x, shared(l.weight), shared(l.bias)), x);
-  };
+  // q/k norms are replicated and serve this rank's heads only: their gradients are summed over tp.
+  auto shared = [&](const at::Tensor& w) { return tp_ && w.defined() ? parallel::copy_to_tp(w, *tp_) : w; };
   at::Tensor q = b.q(x).view({B, T, nh, D});
-  at::Tensor k = replicated(b.k).view({B, T, nkv, D});
-  at::Tensor v = replicated(b.v).view({B, T, nkv, D});
+  at::Tensor k = b.k(x).view({B, T, nkv, D});
+  at::Tensor v = b.v(x).view({B, T, nkv, D});
   if (c.qk_norm) {  // Qwen3: per-head RMSNorm before rotary
     q = rms_norm(q, shared(b.q_norm));
     k = rms_norm(k, shared(b.k_norm));
@@ -256,15 +252,7 @@ at::Tensor Transformer::attention(const Block& b, const at::Tensor& x, const at:
   scores = scores + mask;
   at::Tensor p = at::softmax(scores, -1, upcast(q.scalar_type())).to(q.scalar_type());
   at::Tensor out = at::matmul(p, v).transpose(1, 2).reshape({B, T, nh * D});
-  return row_parallel(b.o, out);
-}
-
-at::Tensor Transformer::row_parallel(const Linear& l, const at::Tensor& x) const {
-  if (!tp_) return l(x);
-  // Partial sums over this rank's input columns; the bias is added once, after the reduction, and
-  // a LoRA adapter after that (its A is split like the weight and reduces its own partial A·x).
-  at::Tensor y = dist::reduce_from_tp(l.nf4 ? nf4_linear(x, *l.nf4) : at::linear(x, l.weight), *tp_);
-  return l.with_adapter(l.bias.defined() ? y + l.bias : y, x);
+  return b.o(out);
 }
 
 at::Tensor add_neftune_noise(const at::Tensor& emb, double alpha) {
@@ -293,7 +281,7 @@ at::Tensor Transformer::hidden(const at::Tensor& ids, const ForwardInputs& in) c
                                                : static_cast<double>(std::numeric_limits<float>::lowest());
   at::Tensor mask = at::zeros(allowed.sizes(), at::TensorOptions().dtype(dtype_)).masked_fill(allowed.logical_not(), neg);
 
-  at::Tensor x = tp_ ? dist::vocab_parallel_embedding(ids, embed_, vocab_start(), *tp_)
+  at::Tensor x = tp_ ? parallel::vocab_parallel_embedding(ids, embed_, vocab_start(), *tp_)
                      : at::embedding(embed_, ids, /*padding_idx=*/-1, /*scale_grad_by_freq=*/false, in.sparse_embedding_grad && tied());
   if (in.neftune_alpha > 0) x = add_neftune_noise(x, in.neftune_alpha);
   const bool recompute = checkpointing_ && at::GradMode::is_enabled();
@@ -306,10 +294,11 @@ at::Tensor Transformer::hidden(const at::Tensor& ids, const ForwardInputs& in) c
 at::Tensor Transformer::block(std::size_t i, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                               const at::Tensor& mask, KvCache* cache) const {
   const Block& b = blocks_[i];
-  auto enter = [&](const at::Tensor& t) { return tp_ ? dist::copy_to_tp(t, *tp_) : t; };
+  // The column-parallel layers' input enters the tp region once for q/k/v and once for gate/up.
+  auto enter = [&](const at::Tensor& t) { return tp_ ? parallel::copy_to_tp(t, *tp_) : t; };
   at::Tensor h = x + attention(b, enter(rms_norm(x, b.input_norm)), cos, sin, mask, cache, i);
   at::Tensor n = enter(rms_norm(h, b.post_norm));
-  return h + row_parallel(b.down, at::silu(b.gate(n)) * b.up(n));
+  return h + b.down(at::silu(b.gate(n)) * b.up(n));
 }
 
 NamedTensors Transformer::block_parameters(std::size_t i) const {
@@ -327,14 +316,14 @@ NamedTensors Transformer::block_parameters(std::size_t i) const {
 at::Tensor Transformer::logits(const at::Tensor& ids, const ForwardInputs& in) const {
   at::Tensor h = hidden(ids, in);
   if (!tp_) return at::linear(h, lm_head());
-  return dist::gather_from_tp(at::linear(dist::copy_to_tp(h, *tp_), lm_head()), *tp_);
+  return parallel::gather_from_tp(at::linear(parallel::copy_to_tp(h, *tp_), lm_head()), *tp_);
 }
 
 at::Tensor Transformer::last_logits(const at::Tensor& ids, const ForwardInputs& in) const {
   at::Tensor h = hidden(ids, in).select(1, ids.size(1) - 1);
   const at::ScalarType f = upcast(h.scalar_type());
   if (!tp_) return at::linear(h, lm_head()).to(f);
-  return dist::gather_from_tp(at::linear(dist::copy_to_tp(h, *tp_), lm_head()), *tp_).to(f);
+  return parallel::gather_from_tp(at::linear(parallel::copy_to_tp(h, *tp_), lm_head()), *tp_).to(f);
 }
 
 at::Tensor Transformer::loss(const at::Tensor& ids, const at::Tensor& labels, const ForwardInputs& in, double normalizer) const {
@@ -342,7 +331,7 @@ at::Tensor Transformer::loss(const at::Tensor& ids, const at::Tensor& labels, co
   with_head.sparse_embedding_grad = true;  // the tied head's gradient comes from lm_loss below
   at::Tensor h = hidden(ids, with_head);
   h = h.reshape({-1, h.size(-1)});
-  if (tp_) h = dist::copy_to_tp(h, *tp_);
+  if (tp_) h = parallel::copy_to_tp(h, *tp_);
   const at::Tensor y = shift_labels(labels).reshape({-1});
   if (normalizer <= 0) normalizer = std::max<double>(1.0, static_cast<double>(y.ne(kIgnoreIndex).sum().item<std::int64_t>()));
   return lm_loss(h, lm_head(), y, normalizer, 1024, tp_, vocab_start());

@@ -9,28 +9,14 @@
 #include <optional>
 #include <string>
 
-#include "dist/comm.hpp"
+#include "parallel/comm.hpp"
 #include "model/config.hpp"
+#include "model/linear.hpp"
 #include "model/safetensors.hpp"
 
 namespace medgpt::model {
 
-struct KvCache;      // model/kv_cache.hpp
-struct LoraAdapter;  // model/lora.hpp
-struct Nf4Weight;    // model/nf4.hpp
-
-struct Linear {
-  at::Tensor weight, bias;  // [out, in], [out] or undefined
-  // QLoRA: the frozen weight stored as NF4 (`weight` is then undefined) and dequantized on the fly.
-  std::shared_ptr<Nf4Weight> nf4{};
-  // LoRA: y = base(x) + scale * B(A(dropout(x))) (model/lora.hpp).
-  std::shared_ptr<LoraAdapter> lora{};
-  at::Tensor operator()(const at::Tensor& x) const { return nf4 || lora ? adapted(x) : at::linear(x, weight, bias); }
-  at::Tensor adapted(const at::Tensor& x) const;  // model/lora.cpp
-  // y + the adapter's update for input x (y itself without an enabled adapter), in y's dtype: for
-  // the tensor-parallel paths that compute the base output themselves. model/lora.cpp
-  at::Tensor with_adapter(const at::Tensor& y, const at::Tensor& x) const;
-};
+struct KvCache;  // model/kv_cache.hpp
 
 struct Block {
   at::Tensor input_norm, post_norm;  // [H]
@@ -61,9 +47,9 @@ class Transformer {
   // Parameters allocated (zeros) in `dtype`; fill them with load() or init_random(). On the meta
   // device nothing is allocated (shapes only). With a tp communicator of size > 1 this rank holds
   // its tensor-parallel shard of every split parameter (model/tp_plan.hpp).
-  Transformer(ModelConfig config, at::ScalarType dtype, at::Device device = at::kCPU, dist::Comm* tp = nullptr);
+  Transformer(ModelConfig config, at::ScalarType dtype, at::Device device = at::kCPU, parallel::Comm* tp = nullptr);
   // A Hugging Face folder: config.json + safetensors weights, cast to `dtype`.
-  static Transformer from_pretrained(const std::string& dir, at::ScalarType dtype, dist::Comm* tp = nullptr);
+  static Transformer from_pretrained(const std::string& dir, at::ScalarType dtype, parallel::Comm* tp = nullptr);
 
   // Copies weights in by Hugging Face name (full tensors; a tp rank keeps its shard); every
   // parameter must be present with its exact shape (util::Error names the tensor). A tied model
@@ -103,7 +89,7 @@ class Transformer {
   const at::Tensor& lm_head() const;
   // A sequence classifier's head [num_labels, H] (config().num_labels > 0).
   const at::Tensor& score_head() const { return score_; }
-  dist::Comm* tp() const { return tp_; }
+  parallel::Comm* tp() const { return tp_; }
   // First vocabulary row of this rank's embedding / LM-head shard.
   std::int64_t vocab_start() const;
   bool tied() const { return config_.tie_word_embeddings; }
@@ -120,7 +106,6 @@ class Transformer {
   at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight) const;
   at::Tensor attention(const Block& b, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                        const at::Tensor& mask, KvCache* cache, std::size_t layer) const;
-  at::Tensor row_parallel(const Linear& l, const at::Tensor& x) const;
  public:
   // One decoder block (for activation checkpointing's recomputation).
   at::Tensor block(std::size_t i, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
@@ -136,7 +121,7 @@ class Transformer {
   at::Tensor embed_, final_norm_, lm_head_, score_;
   std::vector<Block> blocks_;
   at::Tensor inv_freq_;
-  dist::Comm* tp_ = nullptr;
+  parallel::Comm* tp_ = nullptr;
   bool checkpointing_ = false;
 };
 

@@ -11,7 +11,7 @@ void check_zero_stage(int zero) {
   if (zero != 0 && zero != 1) util::fail("--train.zero", "is " + std::to_string(zero) + "; medgpt has ZeRO stages 0 and 1", "use 0 or 1");
 }
 
-DataParallel::DataParallel(dist::Comm* dp, dist::Comm* tp, int zero, std::int64_t bucket_bytes)
+DataParallel::DataParallel(parallel::Comm* dp, parallel::Comm* tp, int zero, std::int64_t bucket_bytes)
     : dp_(dp && dp->size() > 1 ? dp : nullptr), tp_(tp && tp->size() > 1 ? tp : nullptr), zero_(zero),
       bucket_elems_(std::max<std::int64_t>(1, bucket_bytes / 4)) {
   check_zero_stage(zero);
@@ -27,11 +27,11 @@ void DataParallel::reduce_grads(FlatParams& flat) {
   if (!dp_) return;
   if (zero_ == 0) {
     for (std::int64_t b = 0; b < flat.padded(); b += bucket_elems_)
-      dp_->allreduce(flat.grad.narrow(0, b, std::min(bucket_elems_, flat.padded() - b)), dist::ReduceOp::kSum);
+      dp_->allreduce(flat.grad.narrow(0, b, std::min(bucket_elems_, flat.padded() - b)), parallel::ReduceOp::kSum);
     return;
   }
   const auto [lo, hi] = shard(flat);
-  at::Tensor mine = dp_->reduce_scatter(flat.grad, dist::ReduceOp::kSum);
+  at::Tensor mine = dp_->reduce_scatter(flat.grad, parallel::ReduceOp::kSum);
   flat.grad.narrow(0, lo, hi - lo).copy_(mine);
 }
 
@@ -50,8 +50,8 @@ double DataParallel::grad_norm(const FlatParams& flat) const {
       sq += flat.grad.narrow(0, c, std::min(kChunk, e - c)).to(at::kDouble).pow(2).sum().item<double>();
   }
   at::Tensor t = at::full({1}, sq, at::kDouble);
-  if (tp_) tp_->allreduce(t, dist::ReduceOp::kSum);
-  if (dp_ && zero_ == 1) dp_->allreduce(t, dist::ReduceOp::kSum);
+  if (tp_) tp_->allreduce(t, parallel::ReduceOp::kSum);
+  if (dp_ && zero_ == 1) dp_->allreduce(t, parallel::ReduceOp::kSum);
   return std::sqrt(t.item<double>());
 }
 

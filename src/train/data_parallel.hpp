@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <utility>
 
-#include "dist/comm.hpp"
+#include "parallel/comm.hpp"
 #include "train/flat_params.hpp"
 
 namespace medgpt::train {
@@ -20,7 +20,7 @@ void check_zero_stage(int zero);
 class DataParallel {
  public:
   // dp may be null (one rank). bucket_bytes: size of each all-reduce (zero 0).
-  DataParallel(dist::Comm* dp, dist::Comm* tp, int zero, std::int64_t bucket_bytes = 25 << 20);
+  DataParallel(parallel::Comm* dp, parallel::Comm* tp, int zero, std::int64_t bucket_bytes = 25 << 20);
 
   int size() const { return dp_ ? dp_->size() : 1; }
   int rank() const { return dp_ ? dp_->rank() : 0; }
@@ -38,8 +38,8 @@ class DataParallel {
   void gather_params(FlatParams& flat);
 
  private:
-  dist::Comm* dp_;
-  dist::Comm* tp_;
+  parallel::Comm* dp_;
+  parallel::Comm* tp_;
   int zero_;
   std::int64_t bucket_elems_;
 };

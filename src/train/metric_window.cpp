@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "dist/agreement.hpp"
+#include "parallel/agreement.hpp"
 
 namespace medgpt::train {
 
@@ -16,12 +16,12 @@ void MetricWindow::add(const std::vector<Metric>& values) {
   }
 }
 
-void MetricWindow::report(dist::Comm& dp, nlohmann::ordered_json& row, const std::string& prefix) {
+void MetricWindow::report(parallel::Comm& dp, nlohmann::ordered_json& row, const std::string& prefix) {
   // The union of the ranks' names ('\n'-joined per rank), so every rank reduces the same vector.
   std::string mine;
   for (const std::string& n : names_) mine += n + "\n";
   std::vector<std::string> names;
-  for (const std::string& theirs : dist::allgather_strings(dp, mine))
+  for (const std::string& theirs : parallel::allgather_strings(dp, mine))
     for (std::size_t b = 0, e; (e = theirs.find('\n', b)) != std::string::npos; b = e + 1) {
       const std::string n = theirs.substr(b, e - b);
       if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
@@ -34,7 +34,7 @@ void MetricWindow::report(dist::Comm& dp, nlohmann::ordered_json& row, const std
       t[j] = sums_[i];
       t[k + j] = weights_[i];
     }
-    dp.allreduce(t, dist::ReduceOp::kSum);
+    dp.allreduce(t, parallel::ReduceOp::kSum);
     for (std::int64_t j = 0; j < k; ++j) {
       const double weight = t[k + j].item<double>();
       if (weight > 0) row[prefix + names[static_cast<std::size_t>(j)]] = t[j].item<double>() / weight;

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "dist/comm.hpp"
+#include "parallel/comm.hpp"
 #include "train/objective.hpp"
 
 namespace medgpt::train {
@@ -18,7 +18,7 @@ class MetricWindow {
   // window (fewer validation groups than ranks) still joins. Writes prefix + name = the weighted
   // mean for every name some rank recorded with a positive weight (none: not logged, as TRL), in
   // the order the ranks first saw them, then starts a new window.
-  void report(dist::Comm& dp, nlohmann::ordered_json& row, const std::string& prefix);
+  void report(parallel::Comm& dp, nlohmann::ordered_json& row, const std::string& prefix);
 
  private:
   std::vector<std::string> names_;

@@ -58,7 +58,7 @@ std::string cache_key(at::ScalarType dtype, int ranks) {
 
 }  // namespace
 
-double peak_flops(at::ScalarType dtype, dist::Comm& world) {
+double peak_flops(at::ScalarType dtype, parallel::Comm& world) {
   const std::string key = cache_key(dtype, world.size()), path = cache_file();
   double cached = 0;
   if (world.rank() == 0) {
@@ -73,7 +73,7 @@ double peak_flops(at::ScalarType dtype, dist::Comm& world) {
   if (t.item<double>() > 0) return t.item<double>();
   world.barrier();
   at::Tensor sum = at::full({1}, matmul_probe(dtype), at::kDouble);
-  world.allreduce(sum, dist::ReduceOp::kSum);
+  world.allreduce(sum, parallel::ReduceOp::kSum);
   const double flops = sum.item<double>();
   if (world.rank() == 0) {
     try {

@@ -5,13 +5,13 @@
 
 #include <ATen/ATen.h>
 
-#include "dist/comm.hpp"
+#include "parallel/comm.hpp"
 
 namespace medgpt::train {
 
 // FLOP/s of one rank's matmul probe (no caching).
 double matmul_probe(at::ScalarType dtype, std::int64_t n = 2048);
 // The whole job's ceiling (collective over `world`).
-double peak_flops(at::ScalarType dtype, dist::Comm& world);
+double peak_flops(at::ScalarType dtype, parallel::Comm& world);
 
 }  // namespace medgpt::train

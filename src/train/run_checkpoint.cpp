@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <map>
 
-#include "dist/agreement.hpp"
+#include "parallel/agreement.hpp"
 #include "model/checkpoint.hpp"
 #include "model/commit_marker.hpp"
 #include "util/atomic_file.hpp"
@@ -96,17 +96,17 @@ std::string newest_checkpoint(const std::string& output_dir) {
   return "";
 }
 
-RunCheckpointer::RunCheckpointer(std::string output_dir, dist::Grid& grid, RunLayout layout, std::vector<int> split_dims,
+RunCheckpointer::RunCheckpointer(std::string output_dir, parallel::Grid& grid, RunLayout layout, std::vector<int> split_dims,
                                  std::string side_files_from, std::string config_text, int save_total_limit)
     : out_(std::move(output_dir)), grid_(grid), layout_(std::move(layout)), split_dims_(std::move(split_dims)),
       side_files_from_(std::move(side_files_from)), config_text_(std::move(config_text)), save_total_limit_(save_total_limit) {}
 
 std::string RunCheckpointer::save(const RunState& state, const FlatParams& flat, const AdamW& adam) {
-  dist::Comm& world = grid_.world();
+  parallel::Comm& world = grid_.world();
   const std::string final_dir = checkpoint_dir(out_, state.step), tmp = final_dir + ".partial";
   // A resumed run stopping at the step it resumed from has nothing new to write.
   if (state.step == loaded_step_) return final_dir;
-  dist::together(world, [&] {
+  parallel::together(world, [&] {
     if (world.rank() == 0) {
       fs::remove_all(tmp);
       fs::create_directories(tmp);
@@ -116,9 +116,9 @@ std::string RunCheckpointer::save(const RunState& state, const FlatParams& flat,
 
   const int tp = grid_.tp_size(), tpr = grid_.tp_rank(), dp = grid_.dp_size(), dpr = grid_.dp_rank();
   std::vector<model::FileDigest> written;  // this rank's files, for COMMITTED
-  const std::vector<std::int64_t> epochs = dist::allgather_int(grid_.dp(), state.cursor.epoch);
-  const std::vector<std::int64_t> positions = dist::allgather_int(grid_.dp(), state.cursor.position);
-  dist::together(world, [&] {
+  const std::vector<std::int64_t> epochs = parallel::allgather_int(grid_.dp(), state.cursor.epoch);
+  const std::vector<std::int64_t> positions = parallel::allgather_int(grid_.dp(), state.cursor.position);
+  parallel::together(world, [&] {
     if (dpr == 0) {  // the trainable tensors, from the fp32 master
       model::NamedTensors tensors;
       std::vector<std::vector<std::int64_t>> logical, offsets;
@@ -158,10 +158,10 @@ std::string RunCheckpointer::save(const RunState& state, const FlatParams& flat,
   });
   // Each rank digests what it wrote (in parallel, from the page cache); rank 0 lists them all.
   std::string digests;
-  for (const std::string& part : dist::allgather_strings(world, model::to_lines(written))) digests += part;
+  for (const std::string& part : parallel::allgather_strings(world, model::to_lines(written))) digests += part;
   die_here_for_test(state.step, "digests");
 
-  dist::together(world, [&] {
+  parallel::together(world, [&] {
     if (world.rank() != 0) return;
     if (!side_files_from_.empty()) model::copy_side_files(side_files_from_, tmp);
     die_here_for_test(state.step, "side");
@@ -266,9 +266,9 @@ void check_resumable(const std::string& dir, const RunLayout& layout_, bool warn
 }
 
 RunState RunCheckpointer::load(const std::string& dir, FlatParams& flat, AdamW& adam) {
-  dist::Comm& world = grid_.world();
+  parallel::Comm& world = grid_.world();
   RunState state;
-  dist::together(world, [&] {
+  parallel::together(world, [&] {
     check_resumable(dir, layout_, /*warn=*/false);  // warned when the run checked it first
     const nlohmann::json meta = util::read_json_file(dir + "/meta.json");
     const nlohmann::json& t = meta.at("trainer");

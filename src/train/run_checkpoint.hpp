@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "data/loader.hpp"
-#include "dist/grid.hpp"
+#include "parallel/grid.hpp"
 #include "train/adamw.hpp"
 #include "train/data_parallel.hpp"
 #include "train/flat_params.hpp"
@@ -61,7 +61,7 @@ class RunCheckpointer {
  public:
   // split_dims: each flat segment's tp split dimension (-1 whole). side_files_from: a folder whose
   // config/tokenizer files are copied into every checkpoint ("" for none).
-  RunCheckpointer(std::string output_dir, dist::Grid& grid, RunLayout layout, std::vector<int> split_dims,
+  RunCheckpointer(std::string output_dir, parallel::Grid& grid, RunLayout layout, std::vector<int> split_dims,
                   std::string side_files_from, std::string config_text, int save_total_limit);
 
   // Collective over the world. Returns the committed folder.
@@ -76,7 +76,7 @@ class RunCheckpointer {
   std::int64_t loaded_step_ = -1;
 
   std::string out_;
-  dist::Grid& grid_;
+  parallel::Grid& grid_;
   RunLayout layout_;
   std::vector<int> split_dims_;
   std::string side_files_from_, config_text_;

@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <optional>
 
-#include "dist/agreement.hpp"
+#include "parallel/agreement.hpp"
 #include "train/metric_window.hpp"
 #include "train/peak_flops.hpp"
 #include "util/error.hpp"
@@ -39,7 +39,7 @@ std::string duration(double s) {
   return buf;
 }
 
-data::LoaderOptions loader_options(const TrainerOptions& o, const TrainData& d, const dist::Grid& g) {
+data::LoaderOptions loader_options(const TrainerOptions& o, const TrainData& d, const parallel::Grid& g) {
   data::LoaderOptions l;
   l.rows = static_cast<std::size_t>(o.micro_batch_size) * d.group;
   l.group = d.group;
@@ -70,7 +70,7 @@ void check_trainer_options(const TrainerOptions& o, int dp_size) {
                std::to_string(o.micro_batch_size) + " x " + std::to_string(dp_size), "make the global batch a multiple of " + std::to_string(per_step));
 }
 
-Trainer::Trainer(TrainerOptions opt, dist::Grid& grid, FlatParams& flat, Objective& objective, const TrainData& data,
+Trainer::Trainer(TrainerOptions opt, parallel::Grid& grid, FlatParams& flat, Objective& objective, const TrainData& data,
                  RunCheckpointer& checkpointer)
     : opt_((check_trainer_options(opt, grid.dp_size()), std::move(opt))), grid_(grid), flat_(flat), objective_(objective), data_(data), checkpointer_(checkpointer),
       dp_(&grid.dp(), &grid.tp(), opt_.zero),
@@ -81,7 +81,7 @@ Trainer::Trainer(TrainerOptions opt, dist::Grid& grid, FlatParams& flat, Objecti
     total_ = opt_.max_steps;
   } else {
     // Rows per epoch: the most any dp rank fills (packing makes them differ slightly).
-    const std::int64_t rows = dist::allreduce_int(grid.dp(), static_cast<std::int64_t>(loader_.rows_per_epoch()), dist::ReduceOp::kMax);
+    const std::int64_t rows = parallel::allreduce_int(grid.dp(), static_cast<std::int64_t>(loader_.rows_per_epoch()), parallel::ReduceOp::kMax);
     const std::int64_t steps_per_epoch = std::max<std::int64_t>(1, (rows + opt_.micro_batch_size * accumulation_ - 1) / (opt_.micro_batch_size * accumulation_));
     total_ = static_cast<std::int64_t>(std::ceil(opt_.epochs * static_cast<double>(steps_per_epoch)));
   }
@@ -124,7 +124,7 @@ std::pair<double, double> Trainer::evaluate(nlohmann::ordered_json* row) {
   flush();
   objective_.set_training(true);
   at::Tensor t = at::tensor({loss_sum, items}, at::kDouble);
-  grid_.dp().allreduce(t, dist::ReduceOp::kSum);
+  grid_.dp().allreduce(t, parallel::ReduceOp::kSum);
   nlohmann::ordered_json extra = nlohmann::ordered_json::object();
   metrics.report(grid_.dp(), extra, "eval_");
   if (row) row->update(extra);
@@ -133,180 +133,188 @@ std::pair<double, double> Trainer::evaluate(nlohmann::ordered_json* row) {
 }
 
 TrainResult Trainer::run(const std::string& resume_dir) {
-  dist::Comm& world = grid_.world();
+  parallel::Comm& world = grid_.world();
   if (!resume_dir.empty()) {
     state_ = checkpointer_.load(resume_dir, flat_, adam_);
     loader_.restore(state_.cursor);
     util::log("resumed from " + resume_dir + " at step " + std::to_string(state_.step) + " of " + std::to_string(total_));
   }
-  const bool writer = world.rank() == 0;
-  MetricsLog metrics(opt_.output_dir, writer, state_.step);
-  const double peak = opt_.peak_flops > 0 ? opt_.peak_flops : peak_flops(opt_.compute_dtype, world);
-
+  MetricsLog metrics(opt_.output_dir, world.rank() == 0, state_.step);
+  peak_ = opt_.peak_flops > 0 ? opt_.peak_flops : peak_flops(opt_.compute_dtype, world);
   char buf[512];
   std::snprintf(buf, sizeof buf, "training %lld steps: global batch %lld = %lld micro x %lld accumulation x %d dp, seq %zu; lr %g %s (warmup %lld); ceiling %.1f GFLOP/s",
                 static_cast<long long>(total_), static_cast<long long>(opt_.global_batch_size), static_cast<long long>(opt_.micro_batch_size),
                 static_cast<long long>(accumulation_), grid_.dp_size(), data_.seq_len, opt_.adam.lr, opt_.schedule.c_str(),
-                static_cast<long long>(schedule_.warmup), peak / 1e9);
+                static_cast<long long>(schedule_.warmup), peak_ / 1e9);
   util::log(buf);
+  if (opt_.eval_on_start && state_.step == 0 && data_.valid) log_start_eval(metrics);
 
-  if (opt_.eval_on_start && state_.step == 0 && data_.valid) {
-    nlohmann::ordered_json extra = nlohmann::ordered_json::object();
-    const auto [loss, ppl] = evaluate(&extra);
-    nlohmann::ordered_json row = {{"step", 0}, {"eval_loss", loss}};
-    if (objective_.perplexity()) row["eval_ppl"] = ppl;
-    row.update(extra);
-    metrics.write(row);
-    util::log("step 0: eval_loss " + std::to_string(loss) + (objective_.perplexity() ? ", eval_ppl " + std::to_string(ppl) : std::string()));
-  }
-
-  // Per logging window: the loss of each step, tokens, and where the time went.
-  double window_loss = 0, window_time = 0;
-  std::int64_t window_finite = 0, window_tokens = 0;
-  double t_data = 0, t_fwd = 0, t_bwd = 0, t_comm = 0, t_opt = 0;
-  MetricWindow objective_metrics;
-  const auto run_start = Clock::now();
-  const std::int64_t first_step = state_.step;
+  run_start_ = Clock::now();
+  first_step_ = state_.step;
+  timing_ = {};
+  window_ = {};
   TrainResult result = TrainResult::kFinished;
-
   while (state_.step < total_) {
-    // Step boundary: every rank stops at the same step when any got SIGUSR1/SIGTERM.
-    if (opt_.preempt_at_step > 0 && state_.step == opt_.preempt_at_step && state_.step > first_step) util::raise_stop_flag(SIGUSR1);
-    if (dist::allreduce_int(world, util::stop_signal(), dist::ReduceOp::kMax) != 0) {
+    if (stop_requested()) {
       util::log_end_line();
       util::log("stop signal: writing a checkpoint at step " + std::to_string(state_.step) + ", then exiting with code " +
                 std::to_string(util::kPreemptedExitCode));
       save();
       return TrainResult::kPreempted;
     }
-    const auto step_start = Clock::now();
-
-    auto t0 = Clock::now();
-    std::vector<data::Batch> micro;
-    double items = 0;
-    std::int64_t tokens = 0;
-    for (std::int64_t g = 0; g < accumulation_; ++g) {
-      micro.push_back(loader_.next());
-      items += objective_.items(micro.back());
-      for (std::uint8_t m : micro.back().attention_mask) tokens += m;
-    }
-    at::Tensor counts = at::tensor({items, static_cast<double>(tokens)}, at::kDouble);
-    grid_.dp().allreduce(counts, dist::ReduceOp::kSum);
-    const double normalizer = std::max(1.0, counts[0].item<double>());
-    const auto step_tokens = static_cast<std::int64_t>(counts[1].item<double>());
-    t_data += since(t0);
-
-    flat_.zero_grads();
-    double loss_part = 0;
-    for (std::int64_t g = 0; g < accumulation_; ++g) {
-      seed_noise(opt_.seed, state_.step, g, grid_.dp_rank());
-      t0 = Clock::now();
-      at::Tensor loss = objective_.loss(micro[static_cast<std::size_t>(g)], normalizer, true);
-      t_fwd += since(t0);
-      t0 = Clock::now();
-      loss.backward();
-      flat_.collect_grads();
-      t_bwd += since(t0);
-      loss_part += loss.item<double>();
-      objective_metrics.add(objective_.take_metrics());
-    }
-
-    t0 = Clock::now();
-    at::Tensor l = at::full({1}, loss_part, at::kDouble);
-    grid_.dp().allreduce(l, dist::ReduceOp::kSum);
-    const double step_loss = l.item<double>();
-    dp_.reduce_grads(flat_);
-    const double norm = dp_.grad_norm(flat_);
-    t_comm += since(t0);
-
-    t0 = Clock::now();
-    const double lr = opt_.adam.lr * schedule_.factor(state_.step);
-    const bool finite = std::isfinite(step_loss) && std::isfinite(norm);
-    if (finite) {
-      state_.bad_in_row = 0;
-      if (opt_.max_grad_norm > 0) {
-        const double coef = opt_.max_grad_norm / (norm + 1e-6);
-        if (coef < 1.0) dp_.scale_grads(flat_, coef);
-      }
-      adam_.step(flat_, lr);
-      dp_.gather_params(flat_);
-      flat_.publish();
-    } else {
-      ++state_.skipped_steps;
-      ++state_.bad_in_row;
-      util::log_end_line();
-      std::snprintf(buf, sizeof buf, "step %lld: non-finite loss %g or gradient norm %g; update skipped (%lld in a row, %lld in all)",
-                    static_cast<long long>(state_.step + 1), step_loss, norm, static_cast<long long>(state_.bad_in_row),
-                    static_cast<long long>(state_.skipped_steps));
-      util::log(buf);
-    }
-    t_opt += since(t0);
-    ++state_.step;
-    state_.tokens += step_tokens;
-
-    const double step_time = since(step_start);
-    if (finite) {
-      window_loss += step_loss;
-      ++window_finite;
-    }
-    window_time += step_time;
-    window_tokens += step_tokens;
-
-    const bool last = state_.step == total_;
-    std::optional<std::pair<double, double>> ev;
-    nlohmann::ordered_json eval_extra = nlohmann::ordered_json::object();
-    if (opt_.eval_steps > 0 && data_.valid && (state_.step % opt_.eval_steps == 0 || last)) ev = evaluate(&eval_extra);
-    if (state_.step % opt_.logging_steps == 0 || last || ev) {
-      const double tps = static_cast<double>(window_tokens) / std::max(1e-9, window_time);
-      nlohmann::ordered_json row;
-      row["step"] = state_.step;
-      row["epoch"] = static_cast<double>(loader_.cursor().epoch) +
-                     static_cast<double>(loader_.cursor().position) / static_cast<double>(std::max<std::size_t>(1, loader_.samples_per_rank()));
-      row["loss"] = window_finite ? window_loss / static_cast<double>(window_finite) : NAN;
-      row["lr"] = opt_.adam.lr * schedule_.factor(state_.step);  // the next update's, as transformers logs it
-      row["grad_norm"] = norm;
-      row["tokens"] = state_.tokens;
-      row["tokens_per_s"] = tps;
-      row["mfu"] = opt_.flops_per_token * tps / peak;
-      row["time_s"] = since(run_start);
-      objective_metrics.report(grid_.dp(), row, "");
-      if (ev) {
-        row["eval_loss"] = ev->first;
-        if (objective_.perplexity()) row["eval_ppl"] = ev->second;
-        row.update(eval_extra);
-      }
-      if (!finite) row["skipped"] = state_.skipped_steps;
-      metrics.write(row);
-      const double done = static_cast<double>(state_.step - first_step);
-      const double eta = since(run_start) / std::max(1.0, done) * static_cast<double>(total_ - state_.step);
-      std::snprintf(buf, sizeof buf, "step %lld/%lld  loss %.4f  lr %.3g  %.0f tok/s  MFU %.1f%%  ETA %s%s",
-                    static_cast<long long>(state_.step), static_cast<long long>(total_), row["loss"].get<double>(), lr, tps,
-                    100.0 * row["mfu"].get<double>(), duration(eta).c_str(),
-                    ev ? ("  eval_loss " + std::to_string(ev->first)).c_str() : "");
-      util::log_progress(buf);
-      if (ev) util::log_end_line();
-      window_loss = window_time = 0;
-      window_finite = window_tokens = 0;
-    }
-
+    const StepReport step = train_step();
+    log_and_evaluate(step, metrics);
     if (state_.bad_in_row >= opt_.max_bad_steps) {
       util::log_end_line();
       save();
       result = TrainResult::kTooManyBadSteps;
       break;
     }
-    if (opt_.save_steps > 0 && state_.step % opt_.save_steps == 0 && !last) {
+    if (opt_.save_steps > 0 && state_.step % opt_.save_steps == 0 && state_.step != total_) {
       util::log_end_line();
       save();
     }
   }
   util::log_end_line();
-  const double steps = static_cast<double>(std::max<std::int64_t>(1, state_.step - first_step));
+  const double steps = static_cast<double>(std::max<std::int64_t>(1, state_.step - first_step_));
   std::snprintf(buf, sizeof buf, "time per step: data %.3f s, forward %.3f s, backward %.3f s, all-reduce %.3f s, optimizer %.3f s",
-                t_data / steps, t_fwd / steps, t_bwd / steps, t_comm / steps, t_opt / steps);
+                timing_.data / steps, timing_.forward / steps, timing_.backward / steps, timing_.comm / steps, timing_.optimizer / steps);
   util::log(buf);
   if (result == TrainResult::kFinished) save();
   return result;
+}
+
+bool Trainer::stop_requested() {
+  // Step boundary: every rank stops at the same step when any got SIGUSR1/SIGTERM.
+  if (opt_.preempt_at_step > 0 && state_.step == opt_.preempt_at_step && state_.step > first_step_) util::raise_stop_flag(SIGUSR1);
+  return parallel::allreduce_int(grid_.world(), util::stop_signal(), parallel::ReduceOp::kMax) != 0;
+}
+
+Trainer::StepReport Trainer::train_step() {
+  const auto step_start = Clock::now();
+  StepReport r;
+  // The step's micro-batches, and the global batch's item count that normalises every loss.
+  auto t0 = Clock::now();
+  std::vector<data::Batch> micro;
+  double items = 0;
+  std::int64_t tokens = 0;
+  for (std::int64_t g = 0; g < accumulation_; ++g) {
+    micro.push_back(loader_.next());
+    items += objective_.items(micro.back());
+    for (std::uint8_t m : micro.back().attention_mask) tokens += m;
+  }
+  at::Tensor counts = at::tensor({items, static_cast<double>(tokens)}, at::kDouble);
+  grid_.dp().allreduce(counts, parallel::ReduceOp::kSum);
+  const double normalizer = std::max(1.0, counts[0].item<double>());
+  r.tokens = static_cast<std::int64_t>(counts[1].item<double>());
+  timing_.data += since(t0);
+
+  // Forward and backward per micro-batch, gradients accumulated in the flat buffer.
+  flat_.zero_grads();
+  double loss_part = 0;
+  for (std::int64_t g = 0; g < accumulation_; ++g) {
+    seed_noise(opt_.seed, state_.step, g, grid_.dp_rank());
+    t0 = Clock::now();
+    at::Tensor loss = objective_.loss(micro[static_cast<std::size_t>(g)], normalizer, true);
+    timing_.forward += since(t0);
+    t0 = Clock::now();
+    loss.backward();
+    flat_.collect_grads();
+    timing_.backward += since(t0);
+    loss_part += loss.item<double>();
+    window_.objective.add(objective_.take_metrics());
+  }
+
+  // Reduce over dp, clip, update (a non-finite step is skipped).
+  t0 = Clock::now();
+  at::Tensor l = at::full({1}, loss_part, at::kDouble);
+  grid_.dp().allreduce(l, parallel::ReduceOp::kSum);
+  r.loss = l.item<double>();
+  dp_.reduce_grads(flat_);
+  r.grad_norm = dp_.grad_norm(flat_);
+  timing_.comm += since(t0);
+
+  t0 = Clock::now();
+  r.lr = opt_.adam.lr * schedule_.factor(state_.step);
+  r.finite = std::isfinite(r.loss) && std::isfinite(r.grad_norm);
+  if (r.finite) {
+    state_.bad_in_row = 0;
+    if (opt_.max_grad_norm > 0) {
+      const double coef = opt_.max_grad_norm / (r.grad_norm + 1e-6);
+      if (coef < 1.0) dp_.scale_grads(flat_, coef);
+    }
+    adam_.step(flat_, r.lr);
+    dp_.gather_params(flat_);
+    flat_.publish();
+  } else {
+    ++state_.skipped_steps;
+    ++state_.bad_in_row;
+    util::log_end_line();
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "step %lld: non-finite loss %g or gradient norm %g; update skipped (%lld in a row, %lld in all)",
+                  static_cast<long long>(state_.step + 1), r.loss, r.grad_norm, static_cast<long long>(state_.bad_in_row),
+                  static_cast<long long>(state_.skipped_steps));
+    util::log(buf);
+  }
+  timing_.optimizer += since(t0);
+  ++state_.step;
+  state_.tokens += r.tokens;
+  r.seconds = since(step_start);
+  return r;
+}
+
+void Trainer::log_start_eval(MetricsLog& metrics) {
+  nlohmann::ordered_json extra = nlohmann::ordered_json::object();
+  const auto [loss, ppl] = evaluate(&extra);
+  nlohmann::ordered_json row = {{"step", 0}, {"eval_loss", loss}};
+  if (objective_.perplexity()) row["eval_ppl"] = ppl;
+  row.update(extra);
+  metrics.write(row);
+  util::log("step 0: eval_loss " + std::to_string(loss) + (objective_.perplexity() ? ", eval_ppl " + std::to_string(ppl) : std::string()));
+}
+
+void Trainer::log_and_evaluate(const StepReport& step, MetricsLog& metrics) {
+  if (step.finite) {
+    window_.loss += step.loss;
+    ++window_.finite;
+  }
+  window_.time += step.seconds;
+  window_.tokens += step.tokens;
+
+  const bool last = state_.step == total_;
+  std::optional<std::pair<double, double>> ev;
+  nlohmann::ordered_json eval_extra = nlohmann::ordered_json::object();
+  if (opt_.eval_steps > 0 && data_.valid && (state_.step % opt_.eval_steps == 0 || last)) ev = evaluate(&eval_extra);
+  if (!(state_.step % opt_.logging_steps == 0 || last || ev)) return;
+  const double tps = static_cast<double>(window_.tokens) / std::max(1e-9, window_.time);
+  nlohmann::ordered_json row;
+  row["step"] = state_.step;
+  row["epoch"] = static_cast<double>(loader_.cursor().epoch) +
+                 static_cast<double>(loader_.cursor().position) / static_cast<double>(std::max<std::size_t>(1, loader_.samples_per_rank()));
+  row["loss"] = window_.finite ? window_.loss / static_cast<double>(window_.finite) : NAN;
+  row["lr"] = opt_.adam.lr * schedule_.factor(state_.step);  // the next update's, as transformers logs it
+  row["grad_norm"] = step.grad_norm;
+  row["tokens"] = state_.tokens;
+  row["tokens_per_s"] = tps;
+  row["mfu"] = opt_.flops_per_token * tps / peak_;
+  row["time_s"] = since(run_start_);
+  window_.objective.report(grid_.dp(), row, "");
+  if (ev) {
+    row["eval_loss"] = ev->first;
+    if (objective_.perplexity()) row["eval_ppl"] = ev->second;
+    row.update(eval_extra);
+  }
+  if (!step.finite) row["skipped"] = state_.skipped_steps;
+  metrics.write(row);
+  const double done = static_cast<double>(state_.step - first_step_);
+  const double eta = since(run_start_) / std::max(1.0, done) * static_cast<double>(total_ - state_.step);
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "step %lld/%lld  loss %.4f  lr %.3g  %.0f tok/s  MFU %.1f%%  ETA %s%s", static_cast<long long>(state_.step),
+                static_cast<long long>(total_), row["loss"].get<double>(), step.lr, tps, 100.0 * row["mfu"].get<double>(), duration(eta).c_str(),
+                ev ? ("  eval_loss " + std::to_string(ev->first)).c_str() : "");
+  util::log_progress(buf);
+  if (ev) util::log_end_line();
+  window_ = {};  // the objective's window was started anew by report()
 }
 
 }  // namespace medgpt::train

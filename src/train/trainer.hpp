@@ -6,14 +6,16 @@
 // evaluation, logging and checkpoints every N steps.
 #pragma once
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "data/loader.hpp"
-#include "dist/grid.hpp"
+#include "parallel/grid.hpp"
 #include "train/adamw.hpp"
 #include "train/data_parallel.hpp"
 #include "train/flat_params.hpp"
+#include "train/metric_window.hpp"
 #include "train/metrics.hpp"
 #include "train/objective.hpp"
 #include "train/run_checkpoint.hpp"
@@ -60,7 +62,7 @@ enum class TrainResult { kFinished, kPreempted, kTooManyBadSteps };
 
 class Trainer {
  public:
-  Trainer(TrainerOptions opt, dist::Grid& grid, FlatParams& flat, Objective& objective, const TrainData& data,
+  Trainer(TrainerOptions opt, parallel::Grid& grid, FlatParams& flat, Objective& objective, const TrainData& data,
           RunCheckpointer& checkpointer);
   // From `resume_dir` (a committed checkpoint) or from the start ("").
   TrainResult run(const std::string& resume_dir);
@@ -73,10 +75,24 @@ class Trainer {
   std::string last_checkpoint() const { return last_checkpoint_; }
 
  private:
+  // What one optimizer step did.
+  struct StepReport {
+    double loss = 0, grad_norm = 0, lr = 0, seconds = 0;
+    std::int64_t tokens = 0;  // real tokens of the global batch
+    bool finite = true;       // false: the update was skipped
+  };
+  // The ranks agree at the step boundary whether any got SIGUSR1/SIGTERM.
+  bool stop_requested();
+  // One optimizer step: the micro-batches' forward and backward passes, the reduction over dp,
+  // clipping and AdamW (torchtitan's train_step).
+  StepReport train_step();
+  // The logging window, evaluation every eval_steps, a metrics row every logging_steps.
+  void log_and_evaluate(const StepReport& step, MetricsLog& metrics);
+  void log_start_eval(MetricsLog& metrics);
   void save();
 
   TrainerOptions opt_;
-  dist::Grid& grid_;
+  parallel::Grid& grid_;
   FlatParams& flat_;
   Objective& objective_;
   TrainData data_;
@@ -88,6 +104,18 @@ class Trainer {
   Schedule schedule_;
   RunState state_;
   std::string last_checkpoint_;
+  // The run in progress: where it started, the measured peak, time per phase, the logging window.
+  double peak_ = 0;
+  std::chrono::steady_clock::time_point run_start_;
+  std::int64_t first_step_ = 0;
+  struct {
+    double data = 0, forward = 0, backward = 0, comm = 0, optimizer = 0;
+  } timing_;
+  struct Window {
+    double loss = 0, time = 0;
+    std::int64_t finite = 0, tokens = 0;
+    MetricWindow objective;
+  } window_;
 };
 
 }  // namespace medgpt::train

@@ -7,7 +7,7 @@
 
 #include <cstdio>
 
-#include "dist/mpi_env.hpp"
+#include "parallel/mpi_env.hpp"
 
 namespace {
 
@@ -33,9 +33,9 @@ class FailurePrinter : public ::testing::EmptyTestEventListener {
 }  // namespace
 
 int main(int argc, char** argv) {
-  medgpt::dist::MpiEnv::instance(&argc, &argv);
+  medgpt::parallel::MpiEnv::instance(&argc, &argv);
   ::testing::InitGoogleTest(&argc, argv);
-  const int rank = medgpt::dist::world_rank();
+  const int rank = medgpt::parallel::world_rank();
 
   auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
   if (rank != 0) {
@@ -50,6 +50,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "[rank 0] tests passed here but failed on another rank (see above)\n");
   std::fflush(stdout);
   std::fflush(stderr);
-  medgpt::dist::MpiEnv::finalize();
+  medgpt::parallel::MpiEnv::finalize();
   return any;
 }

@@ -1,4 +1,4 @@
-// dist::MpiComm under mpirun: every collective against arithmetic computed independently.
+// parallel::MpiComm under mpirun: every collective against arithmetic computed independently.
 // Rank r contributes values f(r, i) that every dtype holds exactly (small non-negative integers,
 // halves), so the expected result is exact and derived in closed form (or a plain loop over r) in
 // double, never through the code under test. All ranks call every collective before any assertion,
@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "dist/mpi_comm.hpp"
+#include "parallel/mpi_comm.hpp"
 #include "util/error.hpp"
 
-namespace medgpt::dist {
+namespace medgpt::parallel {
 namespace {
 
 at::Tensor make(const std::vector<double>& v, at::ScalarType st, std::vector<int64_t> sizes) {
@@ -437,4 +437,4 @@ TEST_F(CommTest, AllreduceOneMillionFloatsTimed) {
 }
 
 }  // namespace
-}  // namespace medgpt::dist
+}  // namespace medgpt::parallel

@@ -1,4 +1,4 @@
-// dist::Grid under mpirun: for each (tp, pp) split that divides the world, every rank checks its
+// parallel::Grid under mpirun: for each (tp, pp) split that divides the world, every rank checks its
 // coordinates against the rank-order rule (tp fastest, then pp, then dp) written out here
 // independently, the membership of its three groups (allgather of world ranks), and the sum of
 // world ranks over each group (allreduce) against its closed form.
@@ -9,11 +9,11 @@
 #include <tuple>
 #include <vector>
 
-#include "dist/grid.hpp"
-#include "dist/mpi_env.hpp"
+#include "parallel/grid.hpp"
+#include "parallel/mpi_env.hpp"
 #include "util/error.hpp"
 
-namespace medgpt::dist {
+namespace medgpt::parallel {
 namespace {
 
 class GridSplit : public ::testing::TestWithParam<std::tuple<int, int>> {};
@@ -136,4 +136,4 @@ TEST(Grid, NonDividingSplitThrowsOnEveryRank) {
 }
 
 }  // namespace
-}  // namespace medgpt::dist
+}  // namespace medgpt::parallel

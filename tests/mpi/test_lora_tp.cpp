@@ -17,8 +17,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "dist/grid.hpp"
-#include "dist/mpi_env.hpp"
+#include "parallel/grid.hpp"
+#include "parallel/mpi_env.hpp"
 #include "model/lora.hpp"
 #include "model/nf4.hpp"
 #include "model/transformer.hpp"
@@ -45,7 +45,7 @@ at::Tensor b_values(std::int64_t k, at::IntArrayRef full) {
 }
 
 // One folder per tp group, named after its tp rank 0's pid (collective over tp).
-std::string shared_dir(dist::Comm& tp, const std::string& tag) {
+std::string shared_dir(parallel::Comm& tp, const std::string& tag) {
   at::Tensor pid = at::tensor({static_cast<std::int64_t>(::getpid())}, at::kLong);
   tp.broadcast(pid, 0);
   return (fs::temp_directory_path() / ("medgpt_lora_tp_" + tag + "_" + std::to_string(pid.item<std::int64_t>()))).string();
@@ -127,12 +127,12 @@ void compare_with_single_rank(model::Transformer& full, model::Transformer& spli
 class LoraTensorParallel : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(LoraTensorParallel, MatchesSingleRank) {
-  const int world = dist::world_size();
+  const int world = parallel::world_size();
   const std::string name = GetParam();
   for (int tp : {2, 4}) {
     if (world % tp != 0) continue;
     SCOPED_TRACE("tp " + std::to_string(tp));
-    dist::Grid grid(tp, 1);
+    parallel::Grid grid(tp, 1);
     const int rank = grid.tp_rank();
     const at::Tensor ids = two_rows();
     at::Tensor labels = ids.clone();
@@ -208,12 +208,12 @@ TEST_P(LoraTensorParallel, MatchesSingleRank) {
 // the full mask. Drawing per shard instead gives every rank the same pattern on its columns, which
 // differs from tp=1 by ~1e-2 in the loss.
 TEST_P(LoraTensorParallel, DropoutDrawsTheSingleRankMasks) {
-  const int world = dist::world_size();
+  const int world = parallel::world_size();
   const std::string name = GetParam();
   for (int tp : {2, 4}) {
     if (world % tp != 0) continue;
     SCOPED_TRACE("tp " + std::to_string(tp));
-    dist::Grid grid(tp, 1);
+    parallel::Grid grid(tp, 1);
     const at::Tensor ids = two_rows();
     const at::Tensor labels = ids.clone();
     model::Transformer full = model::Transformer::from_pretrained(fixture_model(name), at::kDouble);
@@ -253,8 +253,8 @@ TEST(QloraTensorParallel, MatchesSingleRank) {
   at::Tensor labels = ids.clone();
   labels.index_put_({1, 2}, -100);
   for (int tp : {2, 4}) {
-    if (dist::world_size() % tp != 0) continue;
-    dist::Grid grid(tp, 1);
+    if (parallel::world_size() % tp != 0) continue;
+    parallel::Grid grid(tp, 1);
     const int rank = grid.tp_rank();
     Agreement a;
     double d_plain = 0, d_double = 0, w_max = 0;  // dequantized weights vs tp 1

@@ -4,7 +4,7 @@
 // the weighted mean over the ranks that have them.
 #include <gtest/gtest.h>
 
-#include "dist/grid.hpp"
+#include "parallel/grid.hpp"
 #include "train/metric_window.hpp"
 
 using namespace medgpt;
@@ -12,8 +12,8 @@ using namespace medgpt;
 namespace {
 
 TEST(MetricWindow, RanksWithoutMetricsStillReduce) {
-  dist::Grid grid(1, 1);
-  dist::Comm& dp = grid.dp();
+  parallel::Grid grid(1, 1);
+  parallel::Comm& dp = grid.dp();
   const int n = dp.size(), r = dp.rank();
   train::MetricWindow w;
   // Rank 0 records "acc" twice; the last rank records "margin" (and "acc" when it is not rank 0);

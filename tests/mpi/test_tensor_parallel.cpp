@@ -4,8 +4,8 @@
 // on the same rank within 1e-5 (tiny_llama with activation checkpointing on).
 #include <gtest/gtest.h>
 
-#include "dist/grid.hpp"
-#include "dist/mpi_env.hpp"
+#include "parallel/grid.hpp"
+#include "parallel/mpi_env.hpp"
 #include "model/transformer.hpp"
 #include "model/tp_plan.hpp"
 
@@ -18,11 +18,11 @@ std::string fixture_model(const std::string& name) { return std::string(MEDGPT_F
 class TensorParallel : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(TensorParallel, MatchesSingleRank) {
-  const int world = dist::world_size();
+  const int world = parallel::world_size();
   for (int tp : {2, 4}) {
     if (world % tp != 0) continue;
     SCOPED_TRACE("tp " + std::to_string(tp));
-    dist::Grid grid(tp, 1);
+    parallel::Grid grid(tp, 1);
     const auto ids = at::tensor({1, 21, 55, 103, 165, 241, 331, 435, 553, 685, 831, 991, 17, 29}, at::kLong).view({2, 7});
     at::Tensor labels = ids.clone();
     labels.index_put_({0, 3}, -100);

@@ -1,4 +1,4 @@
-// dist::Grid: the process grid world = dp x pp x tp and its communicators.
+// parallel::Grid: the process grid world = dp x pp x tp and its communicators.
 // Rank order: tp fastest, then pp, then dp, so consecutive ranks (one node under mpirun/srun's
 // default block placement) form a tensor-parallel group, whose collectives are the most frequent.
 // The layout math is free functions, testable without MPI; Grid applies it to MPI_COMM_WORLD.
@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "dist/comm.hpp"
+#include "parallel/comm.hpp"
 
-namespace medgpt::dist {
+namespace medgpt::parallel {
 
 // Group sizes of the three parallel dimensions.
 struct GridShape {
@@ -81,4 +81,4 @@ class Grid {
   std::unique_ptr<Comm> world_, tp_, pp_, dp_;
 };
 
-}  // namespace medgpt::dist
+}  // namespace medgpt::parallel

@@ -1,4 +1,4 @@
-// dist::MpiComm: the Comm back end for CPU tensors, on an MPI communicator.
+// parallel::MpiComm: the Comm back end for CPU tensors, on an MPI communicator.
 //
 // Wire types: float32/float64/int32/int64/uint8 map to their MPI types; bool travels as uint8.
 // bfloat16 and float16 move as raw 16-bit words, and reduce by widening: the tensor is copied to a
@@ -14,9 +14,9 @@
 #include <memory>
 #include <string>
 
-#include "dist/comm.hpp"
+#include "parallel/comm.hpp"
 
-namespace medgpt::dist {
+namespace medgpt::parallel {
 
 class MpiComm final : public Comm {
  public:
@@ -65,4 +65,4 @@ class MpiComm final : public Comm {
   at::Tensor scratch_;
 };
 
-}  // namespace medgpt::dist
+}  // namespace medgpt::parallel

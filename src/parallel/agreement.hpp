@@ -9,9 +9,9 @@
 #include <type_traits>
 #include <vector>
 
-#include "dist/comm.hpp"
+#include "parallel/comm.hpp"
 
-namespace medgpt::dist {
+namespace medgpt::parallel {
 
 constexpr std::int64_t kNoError = std::numeric_limits<std::int64_t>::max();
 
@@ -51,6 +51,15 @@ void together(Comm& c, F&& body) {
   agree_on_error(c, key, msg);
 }
 
+// Rank 0 alone does `body` (writes a file, makes a folder, moves checkpoints); every rank returns
+// when it is done, and an error it throws is raised on every rank. The barrier of rank 0's work.
+template <class F>
+void on_root(Comm& c, F&& body) {
+  together(c, [&] {
+    if (c.rank() == 0) body();
+  });
+}
+
 // A fact read from the filesystem (a file exists, the newest checkpoint, a valid cache) decided once:
 // rank 0 runs `decide` and every rank gets its answer (a bool or a std::string), so ranks whose
 // views of a shared filesystem differ (NFS attribute caching) still take the same path. An error
@@ -60,11 +69,9 @@ auto root_decides(Comm& c, F&& decide) -> decltype(decide()) {
   using T = decltype(decide());
   static_assert(std::is_same_v<T, bool> || std::is_same_v<T, std::string>, "root_decides answers a bool or a std::string");
   T answer{};
-  together(c, [&] {
-    if (c.rank() == 0) answer = decide();
-  });
+  on_root(c, [&] { answer = decide(); });
   if constexpr (std::is_same_v<T, bool>) return allreduce_int(c, c.rank() == 0 && answer ? 1 : 0, ReduceOp::kMax) != 0;
   else return broadcast_string(c, answer, 0);
 }
 
-}  // namespace medgpt::dist
+}  // namespace medgpt::parallel

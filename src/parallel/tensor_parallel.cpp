@@ -1,8 +1,8 @@
-#include "dist/tensor_parallel.hpp"
+#include "parallel/tensor_parallel.hpp"
 
 #include <torch/csrc/autograd/custom_function.h>
 
-namespace medgpt::dist {
+namespace medgpt::parallel {
 
 namespace {
 
@@ -68,4 +68,4 @@ at::Tensor vocab_parallel_embedding(const at::Tensor& ids, const at::Tensor& wei
   return reduce_from_tp(out, tp);
 }
 
-}  // namespace medgpt::dist
+}  // namespace medgpt::parallel

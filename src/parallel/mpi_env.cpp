@@ -1,4 +1,4 @@
-#include "dist/mpi_env.hpp"
+#include "parallel/mpi_env.hpp"
 
 #include <mpi.h>
 
@@ -12,7 +12,7 @@
 
 #include "util/error.hpp"
 
-namespace medgpt::dist {
+namespace medgpt::parallel {
 
 namespace {
 // Cached so world_rank() still answers after MPI_Finalize (logging during shutdown).
@@ -149,4 +149,4 @@ bool report_fatal_error(const std::string& line, double grace_s) {
   return true;
 }
 
-}  // namespace medgpt::dist
+}  // namespace medgpt::parallel

@@ -1,4 +1,4 @@
-// dist::Comm: the one communication interface everything above dist/ talks to.
+// parallel::Comm: the one communication interface everything above parallel/ talks to.
 // Back ends: MpiComm (CPU tensors, Open MPI) now; an NCCL one (CUDA tensors) later. Nothing here is
 // MPI-specific, so a layer written against Comm runs on either.
 //
@@ -21,7 +21,7 @@
 
 #include "util/error.hpp"
 
-namespace medgpt::dist {
+namespace medgpt::parallel {
 
 enum class ReduceOp { kSum, kMax, kAvg };
 
@@ -86,8 +86,8 @@ class Comm {
   bool verify() const { return verify_; }
 
  protected:
-  // "dist::Comm(tp).allreduce": where an error happened.
-  std::string where(const char* op) const { return "dist::Comm(" + name() + ")." + op; }
+  // "parallel::Comm(tp).allreduce": where an error happened.
+  std::string where(const char* op) const { return "parallel::Comm(" + name() + ")." + op; }
 
   std::vector<int64_t> gathered_sizes(const at::Tensor& input) const {
     std::vector<int64_t> s = input.sizes().vec();
@@ -119,4 +119,4 @@ class Comm {
   bool verify_ = false;
 };
 
-}  // namespace medgpt::dist
+}  // namespace medgpt::parallel

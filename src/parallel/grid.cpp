@@ -1,17 +1,17 @@
-#include "dist/grid.hpp"
+#include "parallel/grid.hpp"
 
 #include <mpi.h>
 
 #include <string>
 
-#include "dist/mpi_comm.hpp"
-#include "dist/mpi_env.hpp"
+#include "parallel/mpi_comm.hpp"
+#include "parallel/mpi_env.hpp"
 #include "util/error.hpp"
 
-namespace medgpt::dist {
+namespace medgpt::parallel {
 
 namespace {
-const char* kWhere = "dist::Grid";
+const char* kWhere = "parallel::Grid";
 
 // Members of rank's group along one dimension: vary that coordinate, keep the other two.
 template <class Set>
@@ -84,8 +84,8 @@ std::unique_ptr<Comm> split(const MpiComm& world, const std::vector<int>& member
 
 Grid::Grid(int tp, int pp) {
   // Qualified: inside Grid, plain world_size() would be the member (still 1 here).
-  const int world = dist::world_size();  // initialises MPI if needed
-  rank_ = dist::world_rank();
+  const int world = parallel::world_size();  // initialises MPI if needed
+  rank_ = parallel::world_rank();
   shape_ = make_grid_shape(world, tp, pp);  // throws alike on every rank, before communicating
   coords_ = grid_coords(shape_, rank_);
   std::unique_ptr<MpiComm> dup = MpiComm::dup_world("world");
@@ -104,4 +104,4 @@ std::string Grid::describe() const {
          std::to_string(coords_.tp) + "/" + std::to_string(shape_.tp);
 }
 
-}  // namespace medgpt::dist
+}  // namespace medgpt::parallel

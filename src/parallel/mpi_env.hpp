@@ -4,7 +4,7 @@
 
 #include <string>
 
-namespace medgpt::dist {
+namespace medgpt::parallel {
 
 class MpiEnv {
  public:
@@ -14,7 +14,7 @@ class MpiEnv {
   // Throws util::Error if the library cannot give FUNNELED or better.
   static MpiEnv& instance(int* argc = nullptr, char*** argv = nullptr);
 
-  // MPI_Finalize, once, if we initialised it. Free every communicator first (drop dist::Grid).
+  // MPI_Finalize, once, if we initialised it. Free every communicator first (drop parallel::Grid).
   // Idempotent; also run at exit for a process that forgot.
   static void finalize();
 
@@ -52,4 +52,4 @@ int world_size();
 // Runs over a communicator of its own, so it never matches a collective the peers are in.
 bool report_fatal_error(const std::string& line, double grace_s = 3.0);
 
-}  // namespace medgpt::dist
+}  // namespace medgpt::parallel

@@ -6,9 +6,9 @@
 
 #include <ATen/ATen.h>
 
-#include "dist/comm.hpp"
+#include "parallel/comm.hpp"
 
-namespace medgpt::dist {
+namespace medgpt::parallel {
 
 // Identity forward; gradients all-reduced over tp (the input is used by every tp rank).
 at::Tensor copy_to_tp(const at::Tensor& x, Comm& tp);
@@ -22,4 +22,4 @@ at::Tensor gather_from_tp(const at::Tensor& x, Comm& tp);
 // ids outside it contribute zeros and the partial lookups are summed over tp.
 at::Tensor vocab_parallel_embedding(const at::Tensor& ids, const at::Tensor& weight_shard, std::int64_t vocab_start, Comm& tp);
 
-}  // namespace medgpt::dist
+}  // namespace medgpt::parallel

@@ -1,11 +1,11 @@
-#include "dist/agreement.hpp"
+#include "parallel/agreement.hpp"
 
 #include <algorithm>
 #include <cstring>
 
 #include "util/error.hpp"
 
-namespace medgpt::dist {
+namespace medgpt::parallel {
 
 std::int64_t allreduce_int(Comm& c, std::int64_t v, ReduceOp op) {
   at::Tensor t = at::full({1}, v, at::kLong);
@@ -54,4 +54,4 @@ std::string broadcast_string(Comm& c, const std::string& s, int root) {
   return {static_cast<const char*>(buf.data_ptr()), static_cast<std::size_t>(len)};
 }
 
-}  // namespace medgpt::dist
+}  // namespace medgpt::parallel

@@ -1,4 +1,4 @@
-#include "dist/mpi_comm.hpp"
+#include "parallel/mpi_comm.hpp"
 
 #include <ATen/ATen.h>
 
@@ -10,7 +10,7 @@
 
 #include "util/error.hpp"
 
-namespace medgpt::dist {
+namespace medgpt::parallel {
 
 namespace {
 
@@ -336,4 +336,4 @@ void MpiComm::recv(const at::Tensor& tensor, int peer, int tag) {
   write_back(tensor, buf);
 }
 
-}  // namespace medgpt::dist
+}  // namespace medgpt::parallel
