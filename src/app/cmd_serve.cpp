@@ -28,6 +28,7 @@
 #include "serve/stop_text.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/signals.hpp"
 
 namespace medgpt::app {
 
@@ -221,11 +222,6 @@ class Server {
   std::atomic<std::int64_t> next_id_{1};
 };
 
-// SIGINT/SIGTERM only set this flag (httplib's stop() is not async-signal-safe); a watcher thread
-// sees it and stops the server.
-volatile std::sig_atomic_t g_stop = 0;
-extern "C" void on_stop(int) { g_stop = 1; }
-
 int run_serve(const po::variables_map& vm) {
   parallel::Grid grid(1, 1);
   if (grid.world_size() > 1) util::fail("serve", "runs on one rank", "start it without mpirun");
@@ -247,13 +243,13 @@ int run_serve(const po::variables_map& vm) {
   else if (!svr.bind_to_port(host, port)) port = -1;
   if (port < 0) util::fail("--port", "cannot listen on " + host + ":" + std::to_string(vm["port"].as<int>()), "pick a free port (0: any)");
   if (listener >= 0) ::listen(listener, SOMAXCONN);
-  g_stop = 0;
-  std::signal(SIGINT, on_stop);
-  std::signal(SIGTERM, on_stop);
+  // SIGINT/SIGTERM only set util's lock-free stop flag (httplib's stop() is not async-signal-safe);
+  // a watcher thread sees it and stops the server.
+  util::install_stop_signal_handlers({SIGINT, SIGTERM});
   std::atomic<bool> done{false};
   std::thread watcher([&] {
     while (!done) {
-      if (g_stop && svr.is_running()) {  // a signal before listening began waits for it
+      if (util::stop_signal() != 0 && svr.is_running()) {  // a signal before listening began waits for it
         svr.stop();
         break;
       }
