@@ -49,7 +49,8 @@ struct Output {
   std::mutex mu;
   std::condition_variable cv;
   serve::StopText text;
-  bool done = false, stopped = false, cancelled = false, failed = false;
+  bool done = false, cancelled = false, failed = false;
+  bool stopped = false;  // set when done: ended by a stop string or an EOS id, not by length
   std::int64_t tokens = 0;
 };
 
@@ -107,7 +108,6 @@ class Server {
   static bool feed(Output& out, const std::string& piece) {
     std::lock_guard<std::mutex> lock(out.mu);
     const bool more = out.text.push(piece);
-    out.stopped = out.stopped || !more;
     out.cv.notify_all();
     return more && !out.cancelled;
   }
@@ -150,13 +150,13 @@ class Server {
       try {
         const infer::Completion c = future->get();
         stopped = c.stopped;
-        if (!out->stopped) feed(*out, decoder->flush());
+        if (!out->text.stopped()) feed(*out, decoder->flush());
       } catch (...) {
         std::lock_guard<std::mutex> lock(out->mu);
         out->failed = true;
       }
       std::lock_guard<std::mutex> lock(out->mu);
-      out->stopped = out->stopped || stopped;
+      out->stopped = out->text.stopped() || stopped;
       out->done = true;
       out->cv.notify_all();
     };
