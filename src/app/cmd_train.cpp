@@ -61,7 +61,8 @@ std::string tokenizer_dir_of(const std::string& path) {
 }
 
 // A corpus for `kind` from --data.train/--data.valid: a prepared .h5, or raw files prepared into
-// OUT/data/<kind>-<key>.h5, keyed by the sources' sha256, the tokenizer and the options.
+// OUT/data/<kind>-<key>.h5, keyed by the corpus format, the sources' sha256, the tokenizer and the
+// options (a cache written by an older medgpt is prepared again, not refused).
 std::string resolve_corpus(parallel::Comm& world, const std::vector<std::string>& inputs, PrepareOptions o, const std::string& tok_path,
                            const std::string& template_name, const std::string& out, const std::string& option) {
   if (inputs.size() == 1 && is_corpus(inputs[0])) {
@@ -74,7 +75,7 @@ std::string resolve_corpus(parallel::Comm& world, const std::vector<std::string>
   for (const auto& in : inputs)
     if (is_corpus(in)) util::fail(option, in + " is a prepared corpus mixed with other inputs", "pass one .h5 corpus, or raw files only");
   const std::vector<std::string> files = data::expand_record_inputs(inputs, o.kind);
-  std::string key = std::string(data::to_string(o.kind)) + "|" + util::sha256_file(tok_path) + "|" + template_name + "|" +
+  std::string key = "v" + std::to_string(data::kCorpusFormatVersion) + "|" + data::to_string(o.kind) + "|" + util::sha256_file(tok_path) + "|" + template_name + "|" +
                     std::to_string(o.max_length) + "|" + std::to_string(o.block_size) + "|" + o.validation_split + "|" +
                     std::to_string(o.seed) + "|" + std::to_string(o.train_on_inputs) + "|" + data::to_string(o.doc_sep);
   for (const auto& f : files) key += "|" + fs::path(f).filename().string() + ":" + util::sha256_file(f);

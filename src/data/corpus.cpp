@@ -7,6 +7,7 @@
 #include "util/error.hpp"
 #include "util/h5.hpp"
 #include "util/mapped_file.hpp"
+#include "util/sha256.hpp"
 
 namespace medgpt::data {
 
@@ -31,14 +32,33 @@ void TokenArrays::append_from(const TokenArrays& o, std::size_t i) {
 
 namespace {
 
+// Every dataset carries the SHA-256 of its bytes (attribute "sha256"), checked when it is read: a
+// flipped bit in a memory-mapped token column would otherwise train on silently different data.
+template <class T>
+std::string_view bytes_of(const T* data, std::size_t n) {
+  return {reinterpret_cast<const char*>(data), n * sizeof(T)};
+}
+
+template <class T>
+void write_checked(util::H5File& f, const std::string& name, hid_t type, const T* data, std::size_t n) {
+  f.write(name, type, {n}, data);
+  f.set_attr(name, "sha256", util::sha256_hex(bytes_of(data, n)));
+}
+
+template <class T>
+void verify(const util::H5File& f, const std::string& name, const T* data, std::size_t n) {
+  if (f.attr_string(name, "sha256") != util::sha256_hex(bytes_of(data, n)))
+    util::fail(f.path() + ": " + name, "does not match its checksum: the file is damaged", "restore it, or make it again with medgpt prepare");
+}
+
 void write_split(util::H5File& f, const std::string& prefix, Kind kind, const TokenArrays& a) {
-  f.write(prefix + "tokens", H5T_NATIVE_UINT32, {a.tokens.size()}, a.tokens.data());
+  write_checked(f, prefix + "tokens", H5T_NATIVE_UINT32, a.tokens.data(), a.tokens.size());
   if (kind == Kind::Pt) {
-    f.write(prefix + "doc_offsets", H5T_NATIVE_UINT64, {a.offsets.size()}, a.offsets.data());
-    f.write(prefix + "block_offsets", H5T_NATIVE_UINT64, {a.blocks.size()}, a.blocks.data());
+    write_checked(f, prefix + "doc_offsets", H5T_NATIVE_UINT64, a.offsets.data(), a.offsets.size());
+    write_checked(f, prefix + "block_offsets", H5T_NATIVE_UINT64, a.blocks.data(), a.blocks.size());
   } else {
-    f.write(prefix + "loss_mask", H5T_NATIVE_UINT8, {a.loss_mask.size()}, a.loss_mask.data());
-    f.write(prefix + "sample_offsets", H5T_NATIVE_UINT64, {a.offsets.size()}, a.offsets.data());
+    write_checked(f, prefix + "loss_mask", H5T_NATIVE_UINT8, a.loss_mask.data(), a.loss_mask.size());
+    write_checked(f, prefix + "sample_offsets", H5T_NATIVE_UINT64, a.offsets.data(), a.offsets.size());
   }
 }
 
@@ -47,6 +67,7 @@ std::vector<T> read_vec(const util::H5File& f, const std::string& name, hid_t ty
   const auto dims = f.dims(name);
   std::vector<T> v(dims.empty() ? 0 : dims[0]);
   f.read(name, type, v.data());
+  verify(f, name, v.data(), v.size());
   return v;
 }
 
@@ -57,8 +78,11 @@ Column<T> map_or_read(const util::H5File& f, const std::shared_ptr<const util::M
   const std::uint64_t n = f.dims(name).empty() ? 0 : f.dims(name)[0];
   const std::uint64_t at = f.contiguous_offset(name, type);
   const std::string_view bytes = file->bytes();
-  if (n > 0 && at != util::H5File::kNoOffset && at % alignof(T) == 0 && at + n * sizeof(T) <= bytes.size())
-    return Column<T>::view(reinterpret_cast<const T*>(bytes.data() + at), n, file);
+  if (n > 0 && at != util::H5File::kNoOffset && at % alignof(T) == 0 && at + n * sizeof(T) <= bytes.size()) {
+    const T* data = reinterpret_cast<const T*>(bytes.data() + at);
+    verify(f, name, data, n);
+    return Column<T>::view(data, n, file);
+  }
   return read_vec<T>(f, name, type);
 }
 
@@ -82,18 +106,14 @@ void finish(const std::string& tmp, const std::string& path) {
 
 void write_column_split(util::H5File& f, const std::string& prefix, const ColumnSplit& s) {
   for (const auto& [name, a] : s.columns) {
-    if (name == "label") {  // one value per sample: no offsets
-      std::vector<std::uint8_t> labels(a.tokens.begin(), a.tokens.end());
-      f.write(prefix + "label", H5T_NATIVE_UINT8, {labels.size()}, labels.data());
-      continue;
-    }
-    if (name == "answer") {
+    if (name == "label" || name == "answer") {  // bytes; a label is one value per sample: no offsets
       std::vector<std::uint8_t> bytes(a.tokens.begin(), a.tokens.end());
-      f.write(prefix + "answer", H5T_NATIVE_UINT8, {bytes.size()}, bytes.data());
+      write_checked(f, prefix + name, H5T_NATIVE_UINT8, bytes.data(), bytes.size());
+      if (name == "label") continue;
     } else {
-      f.write(prefix + name, H5T_NATIVE_UINT32, {a.tokens.size()}, a.tokens.data());
+      write_checked(f, prefix + name, H5T_NATIVE_UINT32, a.tokens.data(), a.tokens.size());
     }
-    f.write(prefix + name + "_offsets", H5T_NATIVE_UINT64, {a.offsets.size()}, a.offsets.data());
+    write_checked(f, prefix + name + "_offsets", H5T_NATIVE_UINT64, a.offsets.data(), a.offsets.size());
   }
 }
 

@@ -1,6 +1,7 @@
 // A tokenized corpus in HDF5 (DESIGN §5), written by `medgpt prepare` and read by the loader:
 // uncompressed datasets per split ("" = train, "valid/"), with the attributes format_version,
-// kind, tokenizer_sha256, template, source_files (names, sizes, sha256) and counts.
+// kind, tokenizer_sha256, template, source_files (names, sizes, sha256) and counts; each dataset
+// carries the SHA-256 of its bytes ("sha256"), checked on every read (version 2).
 //   pt:  tokens u32[N] (documents joined with EOS), doc_offsets u64[D+1], block_offsets u64[B+1]
 //   sft: tokens u32[N], loss_mask u8[N], sample_offsets u64[S+1]
 //   pref: prompt/chosen/rejected u32 with prompt_offsets/chosen_offsets/rejected_offsets u64[S+1]
@@ -18,7 +19,7 @@
 
 namespace medgpt::data {
 
-constexpr std::int64_t kCorpusFormatVersion = 1;
+constexpr std::int64_t kCorpusFormatVersion = 2;
 
 // Token sequences laid end to end: sample i is tokens[offsets[i], offsets[i + 1]). Read from a
 // corpus file, tokens and loss_mask are memory-mapped (data/column.hpp): the file may be larger
