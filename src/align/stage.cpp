@@ -32,7 +32,7 @@ const std::vector<Stage>& stages() {
       s.min_micro_batch = min_micro;
       return s;
     };
-    return std::vector<Stage>{
+    std::vector<Stage> t{
         row("pt", Kind::Pt, Kind::Pt, 1, false, false, 0, 1),
         row("sft", Kind::Sft, Kind::Sft, 1, false, false, 0, 1),
         row("rm", Kind::Pref, Kind::Sft, 2, true, false, 0, 1),
@@ -41,6 +41,8 @@ const std::vector<Stage>& stages() {
         row("simpo", Kind::Pref, Kind::Sft, 2, false, false, 0, 1),
         row("kto", Kind::Kto, Kind::Sft, 1, false, true, 3, 2),
     };
+    t[0].pipelined = t[1].pipelined = true;
+    return t;
   }();
   return table;
 }

@@ -33,6 +33,7 @@ struct Stage {
   // the policy's no-grad KL pass). Each costs 2 x parameters per token.
   double reference_forwards = 0;
   std::size_t min_micro_batch = 1;  // KTO's KL estimate pairs each prompt with another row's completion
+  bool pipelined = false;           // its loss splits over pipeline stages (train::Objective::stage_forward)
   // Its own options, read and checked when the stage is chosen.
   DpoOptions dpo;
   RewardOptions rm;

@@ -225,6 +225,16 @@ class Server {
 int run_serve(const po::variables_map& vm) {
   parallel::Grid grid(1, 1);
   if (grid.world_size() > 1) util::fail("serve", "runs on one rank", "start it without mpirun");
+  // SIGINT/SIGTERM: blocked in this thread and so in every thread started from here on (the model
+  // thread, httplib's pool), and taken by the watcher below with sigtimedwait. The handler (util's
+  // lock-free flag) stays for the threads MPI started earlier. A signal meant for the server then
+  // never waits on a busy or blocked worker thread to be noticed.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  util::install_stop_signal_handlers({SIGINT, SIGTERM});
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   Server server(vm);
   httplib::Server svr;
   svr.new_task_queue = [] { return new httplib::ThreadPool(64); };  // waiting requests do not block new ones
@@ -243,17 +253,16 @@ int run_serve(const po::variables_map& vm) {
   else if (!svr.bind_to_port(host, port)) port = -1;
   if (port < 0) util::fail("--port", "cannot listen on " + host + ":" + std::to_string(vm["port"].as<int>()), "pick a free port (0: any)");
   if (listener >= 0) ::listen(listener, SOMAXCONN);
-  // SIGINT/SIGTERM only set util's lock-free stop flag (httplib's stop() is not async-signal-safe);
-  // a watcher thread sees it and stops the server.
-  util::install_stop_signal_handlers({SIGINT, SIGTERM});
+  // The watcher stops the server (httplib's stop() is not async-signal-safe, so never from a handler).
   std::atomic<bool> done{false};
   std::thread watcher([&] {
+    const timespec tick{0, 20'000'000};
     while (!done) {
+      if (const int sig = sigtimedwait(&stop_signals, nullptr, &tick); sig > 0) util::raise_stop_flag(sig);
       if (util::stop_signal() != 0 && svr.is_running()) {  // a signal before listening began waits for it
         svr.stop();
         break;
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   });
   std::cerr << "medgpt: serving on http://" << host << ":" << port << std::endl;  // tests read the port from here

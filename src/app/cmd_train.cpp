@@ -18,6 +18,7 @@
 #include "data/tokenizer/tokenizer.hpp"
 #include "parallel/agreement.hpp"
 #include "parallel/grid.hpp"
+#include "parallel/pipeline_schedule.hpp"
 #include "model/checkpoint.hpp"
 #include "model/commit_marker.hpp"
 #include "model/lora.hpp"
@@ -141,7 +142,8 @@ int run_train(const po::variables_map& vm) {
   if (tokenizer_path.empty()) util::fail("--model.tokenizer", "missing for a model built from --model.config", "pass the tokenizer folder (e.g. inputs/tokenizer)");
   if (!vm.count("data.train")) util::fail("--data.train", "missing", "pass a prepared .h5 corpus or raw files/folders");
   const int tp = vm["parallel.tp"].as<int>(), pp = vm["parallel.pp"].as<int>();
-  if (pp != 1) util::fail("--parallel.pp", "pipeline parallelism is not available in medgpt train yet", "use --parallel.pp 1");
+  if (pp > 1 && !st.pipelined)
+    util::fail("--parallel.pp", "--stage " + stage + " does not run over pipeline stages yet (pt and sft do)", "use --parallel.pp 1 (tp and dp work)");
   const std::string resume = vm["resume"].as<std::string>();
 
   parallel::Grid grid(tp, pp);
@@ -208,7 +210,14 @@ int run_train(const po::variables_map& vm) {
     util::fail(config_file, "is a classifier with " + std::to_string(config.num_labels) + " labels", "a reward model has one");
   // Built and loaded in fp32 whatever the precision: the fp32 master weights start exact; the bf16
   // compute copy is made once the master exists.
-  model::Transformer m(config, at::kFloat, at::kCPU, grid.tp_size() > 1 ? &grid.tp() : nullptr);
+  // This rank's pipeline stage: its layers, the embedding on the first, the head on the last.
+  const std::vector<int> layers = parallel::stage_layers(static_cast<int>(config.num_layers), grid.pp_size(), vm["parallel.pp_layers"].as<std::string>());
+  model::StageView view;
+  for (int s = 0; s < grid.pp_rank(); ++s) view.first += layers[static_cast<std::size_t>(s)];
+  view.count = layers[static_cast<std::size_t>(grid.pp_rank())];
+  view.embedding = grid.first_stage();
+  view.head = grid.last_stage();
+  model::Transformer m(config, at::kFloat, at::kCPU, grid.tp_size() > 1 ? &grid.tp() : nullptr, view);
   const std::uint64_t seed = to.seed;
   if (!model_config.empty()) m.init_random(seed);
   else {
@@ -289,6 +298,8 @@ int run_train(const po::variables_map& vm) {
   std::vector<int> split_dims;
   for (const auto& [name, t] : trainable) split_dims.push_back(lora ? model::lora_split_dim(m, name) : m.split_dim(name));
   train::FlatParams flat(trainable, split_dims, grid.dp_size(), to.adam.decay_all);
+  to.tied_embeddings = grid.pp_size() > 1 && m.tied() && m.config().num_labels == 0;
+  if (m.holds_head_copy()) flat.mark_copy("model.embed_tokens.weight");
   if (dtype != at::kFloat) m.set_compute_dtype(dtype);
   // DPO's and KTO's reference: a frozen copy of the starting model, or (LoRA) the base under the
   // adapters; none when DPO's reference log-probs are precomputed.
@@ -309,7 +320,12 @@ int run_train(const po::variables_map& vm) {
   to.flops_per_token = ((lora ? 4.0 : 6.0) + st.extra_flops_per_param()) * n_params +
                        12.0 * static_cast<double>(config.num_layers * config.num_heads * config.head_dim) * static_cast<double>(td.seq_len);
 
-  train::RunLayout layout{stage, lora ? "lora" : "full", precision, grid.tp_size(), grid.pp_size(), grid.dp_size(), to.zero, flat.numel()};
+  // Trainable elements of the whole pipeline (each stage holds its part; a tied head's copy counts
+  // once), the same on every rank.
+  std::int64_t own_numel = flat.numel();
+  for (const train::FlatSegment& s : flat.segments()) own_numel -= s.copy ? s.numel : 0;
+  const std::int64_t trainable_numel = parallel::allreduce_int(grid.pp(), own_numel, parallel::ReduceOp::kSum);
+  train::RunLayout layout{stage, lora ? "lora" : "full", precision, grid.tp_size(), grid.pp_size(), grid.dp_size(), to.zero, trainable_numel};
   layout.global_batch = to.global_batch_size;
   layout.micro_batch = to.micro_batch_size;
   layout.seq_len = static_cast<std::int64_t>(td.seq_len);
@@ -328,7 +344,7 @@ int run_train(const po::variables_map& vm) {
   char buf[400];
   std::snprintf(buf, sizeof buf, "%s: %s %.1fM parameters (%s, %lld trainable), %s; data %s: %zu samples, valid %zu; %s",
                 stage.c_str(), config.model_type.c_str(), n_params / 1e6, lora ? (qlora ? "QLoRA" : "LoRA") : "full",
-                static_cast<long long>(flat.numel()), precision.c_str(), train_path.c_str(), data::sample_count(train_set, kind),
+                static_cast<long long>(trainable_numel), precision.c_str(), train_path.c_str(), data::sample_count(train_set, kind),
                 td.valid ? data::sample_count(valid_set, kind) : 0, grid.describe().c_str());
   util::log(buf);
 
@@ -342,7 +358,7 @@ int run_train(const po::variables_map& vm) {
   const std::string final_dir = out + "/final", tmp = out + "/final.partial";
   if (lora) {
     parallel::on_root(world, [&] { fs::remove_all(tmp); });
-    if (grid.dp_rank() == 0) model::save_lora(m, lora_config, tmp);  // collective over the tp group
+    if (grid.dp_rank() == 0) model::save_lora(m, lora_config, tmp, &grid.pp());  // collective over tp and pp
   }
   parallel::on_root(world, [&] {
     if (lora) {
@@ -417,7 +433,8 @@ void register_train_command(std::vector<Command>& out) {
                        ("train.peak_flops", non_negative<double>()->default_value(0.0), "FLOP/s ceiling for MFU (0: measure once and cache)")
                        ("train.preempt_at_step", non_negative<std::int64_t>()->default_value(0), "testing aid: act as if SIGUSR1 arrived after this step (checkpoint, exit 99)")
                        ("parallel.tp", at_least(1)->default_value(1), "tensor-parallel ranks")
-                       ("parallel.pp", at_least(1)->default_value(1), "pipeline-parallel ranks (1 only, for now)");
+                       ("parallel.pp", at_least(1)->default_value(1), "pipeline stages (1F1B over the accumulation micro-batches; pt and sft)")
+                       ("parallel.pp_layers", po::value<std::string>()->default_value(""), "layers per pipeline stage, e.g. 7,9 (default: an even split)");
                    align::add_stage_options(d);
                  },
                  run_train});

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "model/commit_marker.hpp"
@@ -127,6 +128,7 @@ NamedTensors read_model_full(const std::string& dir) {
   struct Whole {
     at::Tensor t;
     std::int64_t filled = 0;
+    std::set<std::vector<std::int64_t>> parts;  // offsets of the parts read (a part stored twice: once)
   };
   std::map<std::string, Whole> whole;
   for (int p = 0; p < pp; ++p)
@@ -153,9 +155,10 @@ NamedTensors read_model_full(const std::string& dir) {
           if (offset[d] < 0 || offset[d] + shape[d] > logical[d]) util::fail(where, "offset outside the logical shape", "the checkpoint is damaged");
           view = view.narrow(static_cast<std::int64_t>(d), offset[d], shape[d]);
         }
-        // Replicated tensors are stored by every rank: the copies must agree.
-        if (part.numel() == w.t.numel() && w.filled > 0) {
-          if (!w.t.equal(part)) util::fail(where, "replicated copies differ between shards", "the checkpoint is damaged");
+        // Replicated tensors are stored by every tp rank, a tied embedding by the first and the last
+        // pipeline stage: the copies must agree.
+        if (!w.parts.insert(std::vector<std::int64_t>(offset.begin(), offset.end())).second) {
+          if (!view.equal(part)) util::fail(where, "copies of the same part differ between shards", "the checkpoint is damaged");
           continue;
         }
         view.copy_(part);

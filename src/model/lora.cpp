@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <type_traits>
 
 #include "parallel/agreement.hpp"
@@ -41,7 +42,7 @@ std::vector<Module<L>> modules(M& m) {
   auto& blocks = m.blocks();
   for (std::size_t l = 0; l < blocks.size(); ++l) {
     auto& b = blocks[l];
-    const std::string p = "model.layers." + std::to_string(l) + ".";
+    const std::string p = "model.layers." + std::to_string(m.stage().first + static_cast<std::int64_t>(l)) + ".";
     out.push_back({p + "self_attn.q_proj", "q_proj", &b.q});
     out.push_back({p + "self_attn.k_proj", "k_proj", &b.k});
     out.push_back({p + "self_attn.v_proj", "v_proj", &b.v});
@@ -193,6 +194,16 @@ void apply_lora(Transformer& m, const LoraConfig& c, std::uint64_t seed) {
   if (m.score_head().defined()) m.score_head().requires_grad_(true);
   at::NoGradGuard no_grad;
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  // A later pipeline stage first draws (and drops) the earlier layers' A matrices, so that every
+  // layout starts from the adapters of one rank.
+  const Transformer all(m.config(), at::kFloat, at::kMeta);
+  for (const auto& mod : modules(all)) {
+    if (std::stoll(mod.path.substr(std::string("model.layers.").size())) >= m.stage().first) break;
+    if (!contains(c.target_modules, mod.name)) continue;
+    const std::int64_t* rp = pattern_value(c.rank_pattern, mod.path);
+    const std::int64_t in = mod.linear->in_features();
+    at::empty({rp ? *rp : c.r, in}, at::kFloat).uniform_(-1.0, 1.0, gen);
+  }
   for (auto& mod : modules(m)) {
     if (!contains(c.target_modules, mod.name)) continue;
     const std::int64_t* rp = pattern_value(c.rank_pattern, mod.path);
@@ -319,13 +330,58 @@ LoraConfig read_adapter_config(const std::string& dir) {
   return c;
 }
 
-void save_lora(const Transformer& m, const LoraConfig& config, const std::string& dir) {
+namespace {
+
+// Stage 0 gets every stage's tensors, in stage order (so in layer order); the others get none.
+// Names, dtypes and shapes travel as text, the values point to point.
+NamedTensors gather_over_pp(const NamedTensors& mine, parallel::Comm& pp) {
+  std::string meta;
+  for (const auto& [name, t] : mine) {
+    meta += name + " " + std::to_string(static_cast<int>(t.scalar_type()));
+    for (const std::int64_t d : t.sizes()) meta += " " + std::to_string(d);
+    meta += "\n";
+  }
+  const std::vector<std::string> all = parallel::allgather_strings(pp, meta);
+  constexpr int kTag = 21;
+  if (pp.rank() != 0) {
+    for (const auto& [name, t] : mine) pp.send(t, 0, kTag);
+    return {};
+  }
+  NamedTensors out = mine;
+  for (int r = 1; r < pp.size(); ++r) {
+    std::istringstream lines(all[static_cast<std::size_t>(r)]);
+    for (std::string line; std::getline(lines, line);) {
+      std::istringstream fields(line);
+      std::string name;
+      int dtype = 0;
+      fields >> name >> dtype;
+      std::vector<std::int64_t> shape;
+      for (std::int64_t d = 0; fields >> d;) shape.push_back(d);
+      at::Tensor t = at::empty(shape, at::TensorOptions().dtype(static_cast<at::ScalarType>(dtype)));
+      pp.recv(t, r, kTag);
+      out.emplace_back(name, t);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void save_lora(const Transformer& m, const LoraConfig& config, const std::string& dir, parallel::Comm* pp) {
   LoraConfig c = config;
-  if (m.score_head().defined()) c.task_type = "SEQ_CLS";
   NamedTensors tensors;
   for (const auto& [name, t] : lora_parameters(m)) {
     const int dim = lora_split_dim(m, name);  // collective over tp: every rank walks the same list
     tensors.emplace_back(name, dim >= 0 ? gather_over_tp(t.detach(), dim, *m.tp()) : t.detach().contiguous());
+  }
+  if (pp && pp->size() > 1) {
+    bool score = m.score_head().defined();
+    score = parallel::allreduce_int(*pp, score ? 1 : 0, parallel::ReduceOp::kMax) != 0;  // the last stage's head
+    if (score) c.task_type = "SEQ_CLS";
+    tensors = gather_over_pp(tensors, *pp);
+    if (pp->rank() != 0) return;
+  } else if (m.score_head().defined()) {
+    c.task_type = "SEQ_CLS";
   }
   if (tensors.empty()) util::fail(dir, "the model has no LoRA adapters to save", "call apply_lora or load_lora first");
   auto write = [&] {

@@ -108,8 +108,10 @@ LoraConfig read_adapter_config(const std::string& dir);
 // Writes dir/adapter_model.safetensors and dir/adapter_config.json (inference_mode true). Under
 // tp it is collective over the model's tp group: the full tensors are gathered and tp rank 0
 // writes them (with data parallelism, call it from one tp group only, or give each its own dir);
-// every rank returns once the folder is written, or throws if rank 0 could not write it.
-void save_lora(const Transformer& m, const LoraConfig& c, const std::string& dir);
+// every rank returns once the folder is written, or throws if rank 0 could not write it. Under
+// pipeline parallelism (`pp`, collective over it too) each stage holds its layers' adapters:
+// stage 0 collects them and writes.
+void save_lora(const Transformer& m, const LoraConfig& c, const std::string& dir, parallel::Comm* pp = nullptr);
 // Loads a PEFT adapter folder (ours or PEFT's) onto `m`, replacing any adapters: ranks come from the
 // tensors, scales from r/lora_alpha/use_rslora and the patterns; weights are cast to `dtype`.
 // Under tp each rank reads the full tensors and keeps its part.

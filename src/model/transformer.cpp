@@ -25,9 +25,13 @@ at::ScalarType parse_dtype(const std::string& name) {
   util::fail("dtype", "\"" + name + "\" is not a model dtype", "use fp32, bf16 or fp16");
 }
 
-Transformer::Transformer(ModelConfig config, at::ScalarType dtype, at::Device device, parallel::Comm* tp)
-    : config_(std::move(config)), dtype_(dtype), tp_(tp && tp->size() > 1 ? tp : nullptr) {
+Transformer::Transformer(ModelConfig config, at::ScalarType dtype, at::Device device, parallel::Comm* tp, StageView stage)
+    : config_(std::move(config)), dtype_(dtype), tp_(tp && tp->size() > 1 ? tp : nullptr), stage_(stage) {
   const auto& c = config_;
+  if (stage_.count < 0) stage_.count = c.num_layers - stage_.first;
+  if (stage_.first < 0 || stage_.count < 1 || stage_.first + stage_.count > c.num_layers)
+    util::fail("Transformer", "layers [" + std::to_string(stage_.first) + ", " + std::to_string(stage_.first + stage_.count) + ") outside the model's " +
+                                  std::to_string(c.num_layers), "internal error");
   const auto opt = at::TensorOptions().dtype(dtype).device(device);
   const std::int64_t t = tp_size();
   if (t > 1) check_tp(c, static_cast<int>(t));
@@ -41,8 +45,8 @@ Transformer::Transformer(ModelConfig config, at::ScalarType dtype, at::Device de
     l.tp = tp_;
     return l;
   };
-  embed_ = at::zeros({vocab, c.hidden_size}, opt);
-  for (std::int64_t l = 0; l < c.num_layers; ++l) {
+  if (stage_.embedding || holds_head_copy()) embed_ = at::zeros({vocab, c.hidden_size}, opt);
+  for (std::int64_t l = 0; l < stage_.count; ++l) {
     Block b;
     b.input_norm = at::ones({c.hidden_size}, opt);
     b.post_norm = at::ones({c.hidden_size}, opt);
@@ -59,9 +63,11 @@ Transformer::Transformer(ModelConfig config, at::ScalarType dtype, at::Device de
     b.down = linear("down_proj", c.hidden_size, inter, c.mlp_bias);
     blocks_.push_back(std::move(b));
   }
-  final_norm_ = at::ones({c.hidden_size}, opt);
-  if (has_lm_head()) lm_head_ = at::zeros({vocab, c.hidden_size}, opt);
-  if (c.num_labels > 0) score_ = at::zeros({c.num_labels, c.hidden_size}, opt);
+  if (stage_.head) {
+    final_norm_ = at::ones({c.hidden_size}, opt);
+    if (has_lm_head()) lm_head_ = at::zeros({vocab, c.hidden_size}, opt);
+    if (c.num_labels > 0) score_ = at::zeros({c.num_labels, c.hidden_size}, opt);
+  }
   inv_freq_ = rope_inv_freq(c);
 }
 
@@ -85,10 +91,10 @@ void validate_weights(const ModelConfig& config, const NamedTensors& weights, co
 
 NamedTensors Transformer::named_parameters() const {
   NamedTensors out;
-  out.emplace_back("model.embed_tokens.weight", embed_);
+  if (embed_.defined()) out.emplace_back("model.embed_tokens.weight", embed_);
   for (std::size_t l = 0; l < blocks_.size(); ++l) {
     const Block& b = blocks_[l];
-    const std::string p = "model.layers." + std::to_string(l) + ".";
+    const std::string p = "model.layers." + std::to_string(stage_.first + static_cast<std::int64_t>(l)) + ".";
     auto lin = [&](const std::string& name, const Linear& x) {
       if (x.weight.defined()) out.emplace_back(p + name + ".weight", x.weight);  // undefined when NF4 (QLoRA)
       if (x.bias.defined()) out.emplace_back(p + name + ".bias", x.bias);
@@ -107,8 +113,8 @@ NamedTensors Transformer::named_parameters() const {
     lin("mlp.up_proj", b.up);
     lin("mlp.down_proj", b.down);
   }
-  out.emplace_back("model.norm.weight", final_norm_);
-  if (has_lm_head()) out.emplace_back("lm_head.weight", lm_head_);
+  if (final_norm_.defined()) out.emplace_back("model.norm.weight", final_norm_);
+  if (lm_head_.defined()) out.emplace_back("lm_head.weight", lm_head_);
   if (score_.defined()) out.emplace_back("score.weight", score_);
   return out;
 }
@@ -122,7 +128,7 @@ const at::Tensor& Transformer::lm_head() const {
   return tied() ? embed_ : lm_head_;
 }
 
-std::int64_t Transformer::vocab_start() const { return embed_.size(0) * tp_rank(); }
+std::int64_t Transformer::vocab_start() const { return config_.vocab_size / tp_size() * tp_rank(); }
 
 void Transformer::load(const NamedTensors& weights, const std::string& where) {
   std::map<std::string, const at::Tensor*> given;
@@ -143,6 +149,10 @@ void Transformer::load(const NamedTensors& weights, const std::string& where) {
     given.erase(it);
   }
   given.erase("lm_head.weight");  // tied models: transformers re-ties and ignores it; classifiers have none
+  if (given.empty()) return;
+  // Another pipeline stage's tensors are expected; anything else is not this model's.
+  const Transformer all(config_, at::kFloat, at::kMeta);
+  for (const auto& [name, p] : all.named_parameters()) given.erase(name);
   for (const auto& [name, t] : given)
     if (name.find("rotary_emb") == std::string::npos)
       util::fail(where + ": " + name, "is not a parameter of a " + config_.model_type + " model", "check config.json and the weights");
@@ -157,20 +167,26 @@ Transformer Transformer::from_pretrained(const std::string& dir, at::ScalarType 
 void Transformer::init_random(std::uint64_t seed) {
   at::NoGradGuard no_grad;
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  for (auto& [name, p] : named_parameters()) {
+  std::map<std::string, at::Tensor> mine;
+  for (auto& [name, p] : named_parameters()) mine.emplace(name, p);
+  // The whole model's parameters in order, drawn whole in fp32 (another stage's too, to keep the
+  // generator's sequence) and then cut and rounded: every tp and pp layout and dtype starts from
+  // the same model.
+  const Transformer all(config_, at::kFloat, at::kMeta);
+  for (const auto& [name, shape] : all.named_parameters()) {
+    const auto it = mine.find(name);
     const bool norm = name.find("norm") != std::string::npos;
-    if (norm) p.fill_(1.0);
-    else if (name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0) p.zero_();
-    else {
-      // Drawn whole in fp32 and then cut and rounded: every tp layout and dtype starts from the
-      // same model.
-      std::vector<std::int64_t> full = p.sizes().vec();
-      const int dim = split_dim(name);
-      if (dim >= 0) full[static_cast<std::size_t>(dim)] *= tp_size();
-      at::Tensor w = at::empty(full, at::kFloat).normal_(0.0, config_.initializer_range, gen);
-      if (dim >= 0) w = w.narrow(dim, p.size(dim) * tp_rank(), p.size(dim));
-      p.copy_(w);
+    const bool bias = name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
+    if (norm || bias) {
+      if (it != mine.end()) it->second.fill_(norm ? 1.0 : 0.0);
+      continue;
     }
+    at::Tensor w = at::empty(shape.sizes(), at::kFloat).normal_(0.0, config_.initializer_range, gen);
+    if (it == mine.end()) continue;
+    at::Tensor& p = it->second;
+    const int dim = split_dim(name);
+    if (dim >= 0) w = w.narrow(dim, p.size(dim) * tp_rank(), p.size(dim));
+    p.copy_(w);
   }
 }
 
@@ -203,8 +219,8 @@ void Transformer::resize_vocab(std::int64_t vocab_size) {
                  "resize the Hugging Face model with tp 1, then split it (medgpt import --tp)");
     return out.requires_grad_(w.requires_grad());
   };
-  embed_ = resized(embed_);
-  if (has_lm_head()) lm_head_ = resized(lm_head_);
+  if (embed_.defined()) embed_ = resized(embed_);
+  if (lm_head_.defined()) lm_head_ = resized(lm_head_);
   config_.vocab_size = vocab_size;
   config_.raw["vocab_size"] = vocab_size;
 }
@@ -261,7 +277,12 @@ at::Tensor add_neftune_noise(const at::Tensor& emb, double alpha) {
 }
 
 at::Tensor Transformer::hidden(const at::Tensor& ids, const ForwardInputs& in) const {
-  const std::int64_t B = ids.size(0), T = ids.size(1);
+  if (!whole()) util::fail("Transformer::hidden", "this rank holds one pipeline stage", "internal error: use stage_forward");
+  return stage_forward(ids, in);
+}
+
+at::Tensor Transformer::stage_forward(const at::Tensor& input, const ForwardInputs& in) const {
+  const std::int64_t B = input.size(0), T = input.size(1);
   const std::int64_t past = in.cache ? in.cache->length : 0, keys = past + T;
   if (in.cache && in.segment_ids.defined()) util::fail("Transformer", "packed samples cannot use a KV cache", "internal error");
   at::Tensor positions = in.positions.defined() ? in.positions : at::arange(past, keys, at::kLong).unsqueeze(0).expand({B, T});
@@ -281,14 +302,19 @@ at::Tensor Transformer::hidden(const at::Tensor& ids, const ForwardInputs& in) c
                                                : static_cast<double>(std::numeric_limits<float>::lowest());
   at::Tensor mask = at::zeros(allowed.sizes(), at::TensorOptions().dtype(dtype_)).masked_fill(allowed.logical_not(), neg);
 
-  at::Tensor x = tp_ ? parallel::vocab_parallel_embedding(ids, embed_, vocab_start(), *tp_)
-                     : at::embedding(embed_, ids, /*padding_idx=*/-1, /*scale_grad_by_freq=*/false, in.sparse_embedding_grad && tied());
-  if (in.neftune_alpha > 0) x = add_neftune_noise(x, in.neftune_alpha);
+  at::Tensor x = input;
+  if (stage_.embedding) {
+    // A sparse gradient only where the tied head's dense one lands on the same tensor (one stage).
+    const bool sparse = in.sparse_embedding_grad && tied() && stage_.head;
+    x = tp_ ? parallel::vocab_parallel_embedding(input, embed_, vocab_start(), *tp_)
+            : at::embedding(embed_, input, /*padding_idx=*/-1, /*scale_grad_by_freq=*/false, sparse);
+    if (in.neftune_alpha > 0) x = add_neftune_noise(x, in.neftune_alpha);
+  }
   const bool recompute = checkpointing_ && at::GradMode::is_enabled();
   for (std::size_t i = 0; i < blocks_.size(); ++i)
     x = recompute ? checkpointed_block(*this, i, x, cos, sin, mask) : block(i, x, cos, sin, mask, in.cache);
   if (in.cache) in.cache->length += T;
-  return rms_norm(x, final_norm_);
+  return stage_.head ? rms_norm(x, final_norm_) : x;
 }
 
 at::Tensor Transformer::block(std::size_t i, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
@@ -305,7 +331,7 @@ NamedTensors Transformer::block_parameters(std::size_t i) const {
   // What a recomputed block differentiates: its trainable tensors, LoRA adapters included (a
   // frozen base under LoRA/QLoRA contributes none).
   NamedTensors out;
-  const std::string prefix = "model.layers." + std::to_string(i) + ".";
+  const std::string prefix = "model.layers." + std::to_string(stage_.first + static_cast<std::int64_t>(i)) + ".";
   for (auto& nt : named_parameters())
     if (nt.first.compare(0, prefix.size(), prefix) == 0 && nt.second.requires_grad()) out.push_back(nt);
   for (const auto& [name, t] : lora_parameters(*this))
@@ -329,8 +355,11 @@ at::Tensor Transformer::last_logits(const at::Tensor& ids, const ForwardInputs& 
 at::Tensor Transformer::loss(const at::Tensor& ids, const at::Tensor& labels, const ForwardInputs& in, double normalizer) const {
   ForwardInputs with_head = in;
   with_head.sparse_embedding_grad = true;  // the tied head's gradient comes from lm_loss below
-  at::Tensor h = hidden(ids, with_head);
-  h = h.reshape({-1, h.size(-1)});
+  return loss_from_hidden(hidden(ids, with_head), labels, normalizer);
+}
+
+at::Tensor Transformer::loss_from_hidden(const at::Tensor& hidden, const at::Tensor& labels, double normalizer) const {
+  at::Tensor h = hidden.reshape({-1, hidden.size(-1)});
   if (tp_) h = parallel::copy_to_tp(h, *tp_);
   const at::Tensor y = shift_labels(labels).reshape({-1});
   if (normalizer <= 0) normalizer = std::max<double>(1.0, static_cast<double>(y.ne(kIgnoreIndex).sum().item<std::int64_t>()));

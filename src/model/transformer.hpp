@@ -42,21 +42,31 @@ struct ForwardInputs {
   bool sparse_embedding_grad = false;
 };
 
+// The part of the model one pipeline stage holds (Megatron's pre_process / post_process): layers
+// [first, first + count), the embedding on the first stage, the final norm and the head on the last.
+// A tied head on the last stage is its own copy of the embedding, kept equal to the first stage's
+// by summing the two gradients (parallel::Grid::embedding()).
+struct StageView {
+  std::int64_t first = 0, count = -1;  // count -1: every layer
+  bool embedding = true, head = true;
+};
+
 class Transformer {
  public:
   // Parameters allocated (zeros) in `dtype`; fill them with load() or init_random(). On the meta
   // device nothing is allocated (shapes only). With a tp communicator of size > 1 this rank holds
-  // its tensor-parallel shard of every split parameter (model/tp_plan.hpp).
-  Transformer(ModelConfig config, at::ScalarType dtype, at::Device device = at::kCPU, parallel::Comm* tp = nullptr);
+  // its tensor-parallel shard of every split parameter (model/tp_plan.hpp); with a stage view, only
+  // that pipeline stage's parameters.
+  Transformer(ModelConfig config, at::ScalarType dtype, at::Device device = at::kCPU, parallel::Comm* tp = nullptr, StageView stage = {});
   // A Hugging Face folder: config.json + safetensors weights, cast to `dtype`.
   static Transformer from_pretrained(const std::string& dir, at::ScalarType dtype, parallel::Comm* tp = nullptr);
 
-  // Copies weights in by Hugging Face name (full tensors; a tp rank keeps its shard); every
-  // parameter must be present with its exact shape (util::Error names the tensor). A tied model
-  // ignores a stored lm_head.weight.
+  // Copies weights in by Hugging Face name (full tensors; a tp rank keeps its shard, a pipeline
+  // stage its layers); every parameter must be present with its exact shape (util::Error names the
+  // tensor). A tied model ignores a stored lm_head.weight.
   void load(const NamedTensors& weights, const std::string& where);
   // transformers' init: normal(0, initializer_range) for linear/embedding weights, zero biases,
-  // unit norms. Seeded.
+  // unit norms. Seeded; drawn in the whole model's order, so every tp and pp layout starts alike.
   void init_random(std::uint64_t seed);
 
   // Parameters by Hugging Face name (lm_head.weight omitted when tied), in a fixed order; under
@@ -77,8 +87,12 @@ class Transformer {
   // is recomputed in the backward pass (less memory, one more block forward).
   void set_gradient_checkpointing(bool on) { checkpointing_ = on; }
 
-  // Final hidden states [B, T, H].
+  // Final hidden states [B, T, H] (a whole model: one stage).
   at::Tensor hidden(const at::Tensor& ids, const ForwardInputs& in = {}) const;
+  // This stage's layers: `input` is ids [B, T] on the first stage, else the previous stage's
+  // output [B, T, H]; returns [B, T, H], after the final norm on the last stage. `in` describes the
+  // whole batch (positions, masks) on every stage.
+  at::Tensor stage_forward(const at::Tensor& input, const ForwardInputs& in = {}) const;
   // Logits [B, T, V] (in the model dtype; gathered over tp).
   at::Tensor logits(const at::Tensor& ids, const ForwardInputs& in = {}) const;
   // Logits of the last position only [B, V] in float32 (generation).
@@ -86,6 +100,8 @@ class Transformer {
   // Mean next-token loss over labels [B, T] (-100 ignored; not yet shifted), normalised by
   // `normalizer` (default: this batch's label count). Vocab-parallel under tp.
   at::Tensor loss(const at::Tensor& ids, const at::Tensor& labels, const ForwardInputs& in = {}, double normalizer = 0) const;
+  // The same from the final hidden states [B, T, H] (the last pipeline stage).
+  at::Tensor loss_from_hidden(const at::Tensor& hidden, const at::Tensor& labels, double normalizer = 0) const;
   const at::Tensor& lm_head() const;
   // A sequence classifier's head [num_labels, H] (config().num_labels > 0).
   const at::Tensor& score_head() const { return score_; }
@@ -94,6 +110,10 @@ class Transformer {
   std::int64_t vocab_start() const;
   bool tied() const { return config_.tie_word_embeddings; }
   bool has_lm_head() const { return !tied() && config_.num_labels == 0; }
+  const StageView& stage() const { return stage_; }
+  bool whole() const { return stage_.embedding && stage_.head && stage_.count == config_.num_layers; }
+  // The last stage's copy of a tied embedding (the head; pipeline parallelism only).
+  bool holds_head_copy() const { return stage_.head && !stage_.embedding && tied() && config_.num_labels == 0; }
 
   // The decoder layers, for the code that adapts their Linear layers (LoRA, NF4 quantization).
   std::vector<Block>& blocks() { return blocks_; }
@@ -107,7 +127,7 @@ class Transformer {
   at::Tensor attention(const Block& b, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                        const at::Tensor& mask, KvCache* cache, std::size_t layer) const;
  public:
-  // One decoder block (for activation checkpointing's recomputation).
+  // One decoder block, by index within this stage (for activation checkpointing's recomputation).
   at::Tensor block(std::size_t i, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
                    KvCache* cache = nullptr) const;
   NamedTensors block_parameters(std::size_t i) const;
@@ -122,6 +142,7 @@ class Transformer {
   std::vector<Block> blocks_;
   at::Tensor inv_freq_;
   parallel::Comm* tp_ = nullptr;
+  StageView stage_;
   bool checkpointing_ = false;
 };
 

@@ -67,6 +67,9 @@ class Comm {
   // sent (a size mismatch is a util::Error); messages between two ranks match by tag in order.
   virtual void send(const at::Tensor& tensor, int peer, int tag = 0) = 0;
   virtual void recv(const at::Tensor& tensor, int peer, int tag = 0) = 0;
+  // Sends `out` to `to` while receiving `in` from `from`, as one call: two pipeline stages that
+  // each send to the other (an activation one way, a gradient the other) cannot wait on each other.
+  virtual void sendrecv(const at::Tensor& out, int to, const at::Tensor& in, int from, int tag = 0) = 0;
 
   // Allocating forms of allgather and reduce_scatter.
   at::Tensor allgather(const at::Tensor& input) {

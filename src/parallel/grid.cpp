@@ -33,7 +33,7 @@ GridShape make_grid_shape(int world, int tp, int pp) {
                "tp " + std::to_string(tp) + " and pp " + std::to_string(pp) + " must be >= 1",
                "set the tensor- and pipeline-parallel sizes to positive integers");
   if (world < 1 || world % (tp * pp) != 0)
-    util::fail(kWhere,
+    util::fail("--parallel.tp/--parallel.pp",
                "tp " + std::to_string(tp) + " x pp " + std::to_string(pp) + " = " +
                    std::to_string(tp * pp) + " does not divide the " + std::to_string(world) +
                    " ranks of this job",
@@ -92,6 +92,14 @@ Grid::Grid(int tp, int pp) {
   tp_ = split(*dup, tp_group(shape_, rank_), coords_.tp, "tp");
   pp_ = split(*dup, pp_group(shape_, rank_), coords_.pp, "pp");
   dp_ = split(*dup, dp_group(shape_, rank_), coords_.dp, "dp");
+  if (shape_.pp > 1) {  // collective over the world: the other stages pass MPI_UNDEFINED
+    const std::vector<int> pipeline = pp_group(shape_, rank_);
+    const bool member = first_stage() || last_stage();
+    MPI_Comm c = MPI_COMM_NULL;
+    if (MPI_Comm_split(dup->native(), member ? pipeline.front() : MPI_UNDEFINED, coords_.pp, &c) != MPI_SUCCESS)
+      util::fail(kWhere, "MPI_Comm_split for the embedding group failed");
+    if (member) embedding_ = std::make_unique<MpiComm>(c, "embedding");
+  }
   world_ = std::move(dup);
 }
 

@@ -70,6 +70,10 @@ class Grid {
   Comm& tp() { return *tp_; }
   Comm& pp() { return *pp_; }
   Comm& dp() { return *dp_; }
+  // The first and the last pipeline stage of this rank's pipeline (same tp and dp coordinates):
+  // a tied embedding's two copies sum their gradients over it (Megatron's embedding group).
+  // Null on the other stages and when pp is 1.
+  Comm* embedding() { return embedding_.get(); }
 
   // "rank 3 of 4 = dp 0/1, pp 1/2, tp 1/2", for logs.
   std::string describe() const;
@@ -78,7 +82,7 @@ class Grid {
   GridShape shape_;
   GridCoords coords_;
   int rank_ = 0;
-  std::unique_ptr<Comm> world_, tp_, pp_, dp_;
+  std::unique_ptr<Comm> world_, tp_, pp_, dp_, embedding_;
 };
 
 }  // namespace medgpt::parallel

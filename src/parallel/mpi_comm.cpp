@@ -336,4 +336,28 @@ void MpiComm::recv(const at::Tensor& tensor, int peer, int tag) {
   write_back(tensor, buf);
 }
 
+void MpiComm::sendrecv(const at::Tensor& out, int to, const at::Tensor& in, int from, int tag) {
+  const std::string w = where("sendrecv");
+  require_cpu(out, w, "out");
+  require_cpu(in, w, "in");
+  MPI_Datatype out_type = move_type(out.scalar_type(), w), in_type = move_type(in.scalar_type(), w);
+  require_peer("sendrecv", to, tag);
+  require_peer("sendrecv", from, tag);
+  const int out_count = int_count(out.numel(), w), in_count = int_count(in.numel(), w);
+  at::NoGradGuard no_grad;
+  // No probe first (it would wait before this rank's send is posted): a larger message is MPI's
+  // truncation error, a smaller one is caught by the count.
+  const at::Tensor ob = out.contiguous();
+  at::Tensor ib = in.contiguous();
+  MPI_Status status;
+  check(MPI_Sendrecv(ob.data_ptr(), out_count, out_type, to, tag, ib.data_ptr(), in_count, in_type, from, tag, comm_, &status), "sendrecv");
+  int got = 0;
+  check(MPI_Get_count(&status, in_type, &got), "sendrecv");
+  if (got != in_count)
+    util::fail(w, "the message from rank " + std::to_string(from) + " has " + std::to_string(got) + " elements, the receiving tensor " + describe(in) +
+                      " holds " + std::to_string(in_count),
+               "send and receive tensors of the same dtype and shape");
+  write_back(in, ib);
+}
+
 }  // namespace medgpt::parallel

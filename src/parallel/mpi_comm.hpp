@@ -43,6 +43,7 @@ class MpiComm final : public Comm {
   void broadcast(const at::Tensor& tensor, int root) override;
   void send(const at::Tensor& tensor, int peer, int tag = 0) override;
   void recv(const at::Tensor& tensor, int peer, int tag = 0) override;
+  void sendrecv(const at::Tensor& out, int to, const at::Tensor& in, int from, int tag = 0) override;
   using Comm::allgather;  // the allocating overloads
   using Comm::reduce_scatter;
 

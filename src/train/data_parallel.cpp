@@ -11,8 +11,8 @@ void check_zero_stage(int zero) {
   if (zero != 0 && zero != 1) util::fail("--train.zero", "is " + std::to_string(zero) + "; medgpt has ZeRO stages 0 and 1", "use 0 or 1");
 }
 
-DataParallel::DataParallel(parallel::Comm* dp, parallel::Comm* tp, int zero, std::int64_t bucket_bytes)
-    : dp_(dp && dp->size() > 1 ? dp : nullptr), tp_(tp && tp->size() > 1 ? tp : nullptr), zero_(zero),
+DataParallel::DataParallel(parallel::Comm* dp, parallel::Comm* tp, parallel::Comm* pp, int zero, std::int64_t bucket_bytes)
+    : dp_(dp && dp->size() > 1 ? dp : nullptr), tp_(tp && tp->size() > 1 ? tp : nullptr), pp_(pp && pp->size() > 1 ? pp : nullptr), zero_(zero),
       bucket_elems_(std::max<std::int64_t>(1, bucket_bytes / 4)) {
   check_zero_stage(zero);
 }
@@ -38,19 +38,20 @@ void DataParallel::reduce_grads(FlatParams& flat) {
 double DataParallel::grad_norm(const FlatParams& flat) const {
   // Squares summed in float64, in chunks (no vector-sized temporaries), so the sharded ZeRO-1 sum
   // agrees with the whole one to ~1e-16 and the clipping matches plain dp. Tensors every tp rank
-  // holds whole count on tp rank 0 only.
+  // holds whole count on tp rank 0 only; a tied head's copy on the last pipeline stage not at all.
   const auto [lo, hi] = shard(flat);
   const bool count_replicated = !tp_ || tp_->rank() == 0;
   constexpr std::int64_t kChunk = 1 << 20;
   double sq = 0;
   for (const FlatSegment& s : flat.segments()) {
     const std::int64_t b = std::max(lo, s.offset), e = std::min(hi, s.offset + s.numel);
-    if (b >= e || (s.replicated && !count_replicated)) continue;
+    if (b >= e || (s.replicated && !count_replicated) || s.copy) continue;
     for (std::int64_t c = b; c < e; c += kChunk)
       sq += flat.grad.narrow(0, c, std::min(kChunk, e - c)).to(at::kDouble).pow(2).sum().item<double>();
   }
   at::Tensor t = at::full({1}, sq, at::kDouble);
   if (tp_) tp_->allreduce(t, parallel::ReduceOp::kSum);
+  if (pp_) pp_->allreduce(t, parallel::ReduceOp::kSum);
   if (dp_ && zero_ == 1) dp_->allreduce(t, parallel::ReduceOp::kSum);
   return std::sqrt(t.item<double>());
 }

@@ -19,8 +19,9 @@ void check_zero_stage(int zero);
 
 class DataParallel {
  public:
-  // dp may be null (one rank). bucket_bytes: size of each all-reduce (zero 0).
-  DataParallel(parallel::Comm* dp, parallel::Comm* tp, int zero, std::int64_t bucket_bytes = 25 << 20);
+  // dp may be null (one rank); tp and pp (may be null) complete the gradient norm. bucket_bytes:
+  // size of each all-reduce (zero 0).
+  DataParallel(parallel::Comm* dp, parallel::Comm* tp, parallel::Comm* pp, int zero, std::int64_t bucket_bytes = 25 << 20);
 
   int size() const { return dp_ ? dp_->size() : 1; }
   int rank() const { return dp_ ? dp_->rank() : 0; }
@@ -30,7 +31,7 @@ class DataParallel {
 
   // After the last micro-batch: gradients summed over dp ranks (in this rank's shard, for zero 1).
   void reduce_grads(FlatParams& flat);
-  // L2 norm of the whole model's gradient (every element once, over tp and dp shards).
+  // L2 norm of the whole model's gradient (every element once, over tp, pp and dp shards).
   double grad_norm(const FlatParams& flat) const;
   // Scales this rank's shard of the gradient (clipping).
   void scale_grads(FlatParams& flat, double factor) const;
@@ -40,6 +41,7 @@ class DataParallel {
  private:
   parallel::Comm* dp_;
   parallel::Comm* tp_;
+  parallel::Comm* pp_;
   int zero_;
   std::int64_t bucket_elems_;
 };

@@ -85,4 +85,9 @@ void FlatParams::publish() {
   }
 }
 
+void FlatParams::mark_copy(const std::string& name) {
+  for (FlatSegment& s : segments_)
+    if (s.name == name) s.copy = true;
+}
+
 }  // namespace medgpt::train

@@ -22,6 +22,7 @@ struct FlatSegment {
   std::int64_t offset = 0, numel = 0;
   bool decay = true;       // gets weight decay (train::decays)
   bool replicated = true;  // every tp rank holds the same values (counted once in the grad norm)
+  bool copy = false;       // another pipeline stage holds it too (a tied head): not in the norm
 };
 
 class FlatParams {
@@ -46,6 +47,8 @@ class FlatParams {
   void zero_grads();
   // After the optimizer step: master -> the non-view (lower precision) parameters.
   void publish();
+  // Marks a parameter as another stage's copy (FlatSegment::copy); unknown names are ignored.
+  void mark_copy(const std::string& name);
 
  private:
   bool is_view(std::size_t i) const;  // parameter i lives in `master`

@@ -29,6 +29,15 @@ class Objective {
   virtual double items(const data::Batch& b) const = 0;
   // sum of the batch's item losses / normalizer. `training` enables training-only noise (NEFTune).
   virtual at::Tensor loss(const data::Batch& b, double normalizer, bool training) = 0;
+
+  // Pipeline parallelism (parallel/pipeline.hpp) splits loss() at the stage boundaries. Objectives
+  // whose loss runs other forward passes (a live reference model) are not split: false.
+  virtual bool pipelined() const { return false; }
+  // This stage's part of loss(): `input` is the previous stage's output (undefined on the first
+  // stage). Returns the activation to send on [rows, seq_len, hidden], or on the last stage the loss.
+  virtual at::Tensor stage_forward(const data::Batch& b, const at::Tensor& input, double normalizer, bool training);
+  // An empty tensor shaped like the activation a stage receives for batch b.
+  virtual at::Tensor activation_like(const data::Batch& b) const;
   // Whether exp(loss) means something (a token-level LM loss): then eval_ppl is logged.
   virtual bool perplexity() const { return false; }
   // Training or evaluation mode of the model (LoRA dropout on or off).

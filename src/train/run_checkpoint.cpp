@@ -23,9 +23,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string optim_file(int tp_rank, int dp_rank, int dp_size) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "optim-tp%02d-dp%02d-of-%02d.h5", tp_rank, dp_rank, dp_size);
+// One optimizer file per (tp, pp, dp) rank that holds state; the pp part only under pipeline
+// parallelism (a pp 1 checkpoint keeps the names it always had).
+std::string optim_file(const parallel::Grid& g, int dp_rank) {
+  char buf[80];
+  if (g.pp_size() == 1) std::snprintf(buf, sizeof buf, "optim-tp%02d-dp%02d-of-%02d.h5", g.tp_rank(), dp_rank, g.dp_size());
+  else std::snprintf(buf, sizeof buf, "optim-tp%02d-pp%02d-dp%02d-of-%02d.h5", g.tp_rank(), g.pp_rank(), dp_rank, g.dp_size());
   return buf;
 }
 
@@ -141,7 +144,7 @@ std::string RunCheckpointer::save(const RunState& state, const FlatParams& flat,
       die_here_for_test(state.step, "model");
     }
     if (layout_.zero == 1 || dpr == 0) {  // without ZeRO every dp rank holds the same state
-      const std::string path = tmp + "/" + optim_file(tpr, dpr, dp);
+      const std::string path = tmp + "/" + optim_file(grid_, dpr);
       {
         util::H5File f = util::H5File::create(path);
         f.set_attr("", "format", "medgpt-optimizer");
@@ -152,7 +155,7 @@ std::string RunCheckpointer::save(const RunState& state, const FlatParams& flat,
         f.close();
       }
       util::fsync_path(path);
-      written.push_back(model::digest_file(tmp, optim_file(tpr, dpr, dp)));
+      written.push_back(model::digest_file(tmp, optim_file(grid_, dpr)));
       die_here_for_test(state.step, "optim");
     }
   });
@@ -287,7 +290,7 @@ RunState RunCheckpointer::load(const std::string& dir, FlatParams& flat, AdamW& 
     }
     flat.publish();
     const int dpr = layout_.zero == 1 ? grid_.dp_rank() : 0;
-    const std::string path = dir + "/" + optim_file(grid_.tp_rank(), dpr, grid_.dp_size());
+    const std::string path = dir + "/" + optim_file(grid_, dpr);
     const util::H5File f = util::H5File::open(path);
     const auto st = f.attr_ints("", "state");
     if (st.size() != 5 || st[2] != adam.lo() || st[3] != adam.hi() || st[4] != flat.padded())

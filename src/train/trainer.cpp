@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "parallel/agreement.hpp"
+#include "parallel/pipeline_schedule.hpp"
 #include "train/metric_window.hpp"
 #include "train/peak_flops.hpp"
 #include "util/error.hpp"
@@ -73,7 +74,7 @@ void check_trainer_options(const TrainerOptions& o, int dp_size) {
 Trainer::Trainer(TrainerOptions opt, parallel::Grid& grid, FlatParams& flat, Objective& objective, const TrainData& data,
                  RunCheckpointer& checkpointer)
     : opt_((check_trainer_options(opt, grid.dp_size()), std::move(opt))), grid_(grid), flat_(flat), objective_(objective), data_(data), checkpointer_(checkpointer),
-      dp_(&grid.dp(), &grid.tp(), opt_.zero),
+      dp_(&grid.dp(), &grid.tp(), &grid.pp(), opt_.zero), pipeline_(grid.pp()),
       adam_(flat, opt_.adam, dp_.shard(flat).first, dp_.shard(flat).second),
       loader_(*data.train, data.kind, loader_options(opt_, data, grid)) {
   accumulation_ = opt_.global_batch_size / (opt_.micro_batch_size * grid.dp_size());
@@ -112,7 +113,14 @@ std::pair<double, double> Trainer::evaluate(nlohmann::ordered_json* row) {
     for (std::int64_t m = 0; m < group; ++m)
       for (const std::int64_t g : groups) rows.push_back(g * group + m);
     const data::Batch b = data::batch_of(*data_.valid, data_.kind, rows, data_.seq_len, data_.pad_id);
-    loss_sum += objective_.loss(b, 1.0, false).item<double>();
+    if (grid_.pp_size() == 1) {
+      loss_sum += objective_.loss(b, 1.0, false).item<double>();
+    } else {  // the loss arrives on the last stage; summed over pp below
+      parallel::Pipeline::Stage stage;
+      stage.forward = [&](int, const at::Tensor& input) { return objective_.stage_forward(b, input, 1.0, false); };
+      stage.activation_like = [&](int) { return objective_.activation_like(b); };
+      loss_sum += pipeline_.forward_only(1, stage);
+    }
     items += objective_.items(b);
     metrics.add(objective_.take_metrics());
     groups.clear();
@@ -124,6 +132,10 @@ std::pair<double, double> Trainer::evaluate(nlohmann::ordered_json* row) {
   flush();
   objective_.set_training(true);
   at::Tensor t = at::tensor({loss_sum, items}, at::kDouble);
+  if (grid_.pp_size() > 1) {
+    at::Tensor l = t.narrow(0, 0, 1);
+    grid_.pp().allreduce(l, parallel::ReduceOp::kSum);
+  }
   grid_.dp().allreduce(t, parallel::ReduceOp::kSum);
   nlohmann::ordered_json extra = nlohmann::ordered_json::object();
   metrics.report(grid_.dp(), extra, "eval_");
@@ -180,6 +192,13 @@ TrainResult Trainer::run(const std::string& resume_dir) {
   std::snprintf(buf, sizeof buf, "time per step: data %.3f s, forward %.3f s, backward %.3f s, all-reduce %.3f s, optimizer %.3f s",
                 timing_.data / steps, timing_.forward / steps, timing_.backward / steps, timing_.comm / steps, timing_.optimizer / steps);
   util::log(buf);
+  if (grid_.pp_size() > 1) {
+    const double busy = timing_.forward + timing_.backward;
+    std::snprintf(buf, sizeof buf, "pipeline: %d stages, %lld micro-batches: waited %.3f s per step, bubble %.1f%% (1F1B ideal %.1f%%)",
+                  grid_.pp_size(), static_cast<long long>(accumulation_), timing_.pipeline / steps,
+                  100.0 * timing_.pipeline / std::max(1e-12, busy + timing_.pipeline), 100.0 * parallel::ideal_bubble(grid_.pp_size(), static_cast<int>(accumulation_)));
+    util::log(buf);
+  }
   if (result == TrainResult::kFinished) save();
   return result;
 }
@@ -188,6 +207,52 @@ bool Trainer::stop_requested() {
   // Step boundary: every rank stops at the same step when any got SIGUSR1/SIGTERM.
   if (opt_.preempt_at_step > 0 && state_.step == opt_.preempt_at_step && state_.step > first_step_) util::raise_stop_flag(SIGUSR1);
   return parallel::allreduce_int(grid_.world(), util::stop_signal(), parallel::ReduceOp::kMax) != 0;
+}
+
+double Trainer::forward_backward(const std::vector<data::Batch>& micro, double normalizer) {
+  double loss_sum = 0;
+  if (grid_.pp_size() == 1) {
+    for (std::int64_t g = 0; g < accumulation_; ++g) {
+      seed_noise(opt_.seed, state_.step, g, grid_.dp_rank());
+      auto t0 = Clock::now();
+      at::Tensor loss = objective_.loss(micro[static_cast<std::size_t>(g)], normalizer, true);
+      timing_.forward += since(t0);
+      t0 = Clock::now();
+      loss.backward();
+      flat_.collect_grads();
+      timing_.backward += since(t0);
+      loss_sum += loss.item<double>();
+      window_.objective.add(objective_.take_metrics());
+    }
+    return loss_sum;
+  }
+  const auto t0 = Clock::now();
+  const double waited = pipeline_.wait_seconds();
+  double forward = 0;
+  parallel::Pipeline::Stage stage;
+  stage.forward = [&](int i, const at::Tensor& input) {
+    seed_noise(opt_.seed, state_.step, i, grid_.dp_rank());
+    const auto f0 = Clock::now();
+    at::Tensor out = objective_.stage_forward(micro[static_cast<std::size_t>(i)], input, normalizer, true);
+    forward += since(f0);
+    return out;
+  };
+  stage.activation_like = [&](int i) { return objective_.activation_like(micro[static_cast<std::size_t>(i)]); };
+  stage.after_backward = [&](int) { flat_.collect_grads(); };
+  loss_sum = pipeline_.train(static_cast<int>(accumulation_), stage);
+  window_.objective.add(objective_.take_metrics());
+  const double wait = pipeline_.wait_seconds() - waited;
+  timing_.forward += forward;
+  timing_.backward += since(t0) - forward - wait;
+  timing_.pipeline += wait;
+  return loss_sum;
+}
+
+void Trainer::sum_tied_embedding_grads() {
+  parallel::Comm* group = grid_.embedding();
+  if (!group || !opt_.tied_embeddings) return;
+  for (const FlatSegment& s : flat_.segments())
+    if (s.name == "model.embed_tokens.weight") group->allreduce(flat_.grad.narrow(0, s.offset, s.numel), parallel::ReduceOp::kSum);
 }
 
 Trainer::StepReport Trainer::train_step() {
@@ -209,25 +274,14 @@ Trainer::StepReport Trainer::train_step() {
   r.tokens = static_cast<std::int64_t>(counts[1].item<double>());
   timing_.data += since(t0);
 
-  // Forward and backward per micro-batch, gradients accumulated in the flat buffer.
   flat_.zero_grads();
-  double loss_part = 0;
-  for (std::int64_t g = 0; g < accumulation_; ++g) {
-    seed_noise(opt_.seed, state_.step, g, grid_.dp_rank());
-    t0 = Clock::now();
-    at::Tensor loss = objective_.loss(micro[static_cast<std::size_t>(g)], normalizer, true);
-    timing_.forward += since(t0);
-    t0 = Clock::now();
-    loss.backward();
-    flat_.collect_grads();
-    timing_.backward += since(t0);
-    loss_part += loss.item<double>();
-    window_.objective.add(objective_.take_metrics());
-  }
+  const double loss_part = forward_backward(micro, normalizer);
 
-  // Reduce over dp, clip, update (a non-finite step is skipped).
+  // Reduce over pp (the loss lives on the last stage) and dp, clip, update (a non-finite step is skipped).
   t0 = Clock::now();
+  sum_tied_embedding_grads();
   at::Tensor l = at::full({1}, loss_part, at::kDouble);
+  if (grid_.pp_size() > 1) grid_.pp().allreduce(l, parallel::ReduceOp::kSum);
   grid_.dp().allreduce(l, parallel::ReduceOp::kSum);
   r.loss = l.item<double>();
   dp_.reduce_grads(flat_);

@@ -17,6 +17,7 @@
 #include "train/flat_params.hpp"
 #include "train/metric_window.hpp"
 #include "train/metrics.hpp"
+#include "parallel/pipeline.hpp"
 #include "train/objective.hpp"
 #include "train/run_checkpoint.hpp"
 #include "train/schedule.hpp"
@@ -40,6 +41,8 @@ struct TrainerOptions {
   double flops_per_token = 0;  // for MFU
   double peak_flops = 0;       // 0: measured (train/peak_flops.hpp)
   at::ScalarType compute_dtype = at::kFloat;
+  // Pipeline parallelism with a tied head: the first and the last stage each hold the embedding.
+  bool tied_embeddings = false;
   // Testing aid: behave as if SIGUSR1 arrived once this step is done (0: never).
   std::int64_t preempt_at_step = 0;
 };
@@ -86,6 +89,13 @@ class Trainer {
   // One optimizer step: the micro-batches' forward and backward passes, the reduction over dp,
   // clipping and AdamW (torchtitan's train_step).
   StepReport train_step();
+  // The micro-batches' forward and backward passes, gradients accumulated in flat_: one after the
+  // other, or through the pipeline stages in 1F1B order. Returns the summed loss (0 on a pipeline
+  // stage other than the last).
+  double forward_backward(const std::vector<data::Batch>& micro, double normalizer);
+  // Pipeline parallelism with a tied embedding: the first and the last stage's copies get the sum
+  // of both gradients.
+  void sum_tied_embedding_grads();
   // The logging window, evaluation every eval_steps, a metrics row every logging_steps.
   void log_and_evaluate(const StepReport& step, MetricsLog& metrics);
   void log_start_eval(MetricsLog& metrics);
@@ -98,6 +108,7 @@ class Trainer {
   TrainData data_;
   RunCheckpointer& checkpointer_;
   DataParallel dp_;
+  parallel::Pipeline pipeline_;
   AdamW adam_;
   data::Loader loader_;
   std::int64_t accumulation_ = 1, total_ = 0;
@@ -110,6 +121,7 @@ class Trainer {
   std::int64_t first_step_ = 0;
   struct {
     double data = 0, forward = 0, backward = 0, comm = 0, optimizer = 0;
+    double pipeline = 0;  // waiting for the neighbouring stages: the bubble and the transfers
   } timing_;
   struct Window {
     double loss = 0, time = 0;

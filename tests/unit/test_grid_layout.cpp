@@ -28,7 +28,7 @@ TEST(GridLayout, RejectsShapesThatDoNotFit) {
     ADD_FAILURE() << "no error";
   } catch (const util::Error& e) {
     EXPECT_STREQ(e.what(),
-                 "parallel::Grid: tp 4 x pp 1 = 4 does not divide the 6 ranks of this job; "
+                 "--parallel.tp/--parallel.pp: tp 4 x pp 1 = 4 does not divide the 6 ranks of this job; "
                  "launch a multiple of 4 ranks, or pick tp and pp whose product divides 6");
   }
   EXPECT_THROW(make_grid_shape(4, 0, 1), util::Error);

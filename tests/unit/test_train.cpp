@@ -173,7 +173,7 @@ TEST(Clipping, GlobalNormAndCoefficient) {
   at::Tensor a = at::zeros({2}, at::kFloat).requires_grad_(true), b = at::zeros({1, 2}, at::kFloat).requires_grad_(true);
   train::FlatParams flat({{"a.weight", a}, {"b.weight", b}}, {-1, -1}, 1);
   flat.grad.copy_(at::tensor({3.0f, 0.0f, 0.0f, 4.0f}));
-  train::DataParallel dp(nullptr, nullptr, 0);
+  train::DataParallel dp(nullptr, nullptr, nullptr, 0);
   const double norm = dp.grad_norm(flat);
   EXPECT_DOUBLE_EQ(norm, 5.0);
   const double coef = 1.0 / (norm + 1e-6);  // torch.nn.utils.clip_grad_norm_(max_norm=1)
