@@ -132,4 +132,15 @@ bad "a layer split that does not sum" 'pp_layers: "1,2" gives 2 stages and 3 lay
 bad "a world not divisible by tp x pp" "tp 1 x pp 2 = 2 does not divide the 3 ranks" 3 pt --parallel.pp 2
 bad "a stage that is not pipelined" "stage dpo does not run over pipeline stages" 2 dpo --parallel.pp 2
 
+# medgpt plan: the layouts of 4 ranks for the 4-layer model, and one line for a batch no layout divides.
+"$MEDGPT" plan --model "$work/tied.json" --world 4 --seq-len 64 --micro-batch 2 --global-batch 8 --precision fp32 \
+  --flops-per-rank 1 --bandwidth 1 --json > "$work/plan.json" 2> /dev/null
+check "plan: 18 layouts of 4 ranks (tp 1/2/4 x pp 1/2/4 x ZeRO x checkpointing), fastest first" \
+  '[[ $(jq length "$work/plan.json") -eq 18 ]] && jq -e "[.[].step_s] == ([.[].step_s] | sort)" "$work/plan.json" > /dev/null'
+"$MEDGPT" plan --model "$work/tied.json" --world 2 --seq-len 64 --micro-batch 2 --memory-per-rank 0.001 > "$work/plan.txt" 2> /dev/null
+check "plan table with this machine's probes; layouts over the memory limit marked" \
+  'grep -q "ceiling .* GFLOP/s per rank (matmul probe" "$work/plan.txt" && grep -q "over --memory-per-rank" "$work/plan.txt"'
+"$MEDGPT" plan --model "$work/tied.json" --world 4 --micro-batch 2 --global-batch 3 > /dev/null 2> "$work/plan.err"
+check "plan: a global batch no layout divides: one line" '[[ $(grep -c . "$work/plan.err") -eq 1 ]] && grep -q "error: --global-batch: 3 rows" "$work/plan.err"'
+
 finish
