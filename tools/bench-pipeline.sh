@@ -28,7 +28,7 @@ run() {
     echo "$name: failed, see the log:"; tail -3 "$out.log"; return 1; }
   local tps step
   tps=$(jq -s '[.[1:][] | .tokens_per_s] | add / length' "$out/metrics.jsonl")
-  step=$(jq -s '[.[1:][] | .time_s] | add / length' "$out/metrics.jsonl" 2>/dev/null || echo 0)
+  step=$(jq -s --argjson tokens $((global * 256)) '[.[1:][] | $tokens / .tokens_per_s] | add / length' "$out/metrics.jsonl")
   printf '%-28s %8.0f tokens/s  %6.3f s/step\n' "$name" "$tps" "$step"
   grep -o 'time per step: .*' "$out.log" | sed 's/^/    /'
   grep -o 'pipeline: .*' "$out.log" | sed 's/^/    /' || true
@@ -38,6 +38,8 @@ echo "== pp=2, micro-batch 2 rows, m micro-batches per step: measured bubble of 
 for m in 2 4 8 16; do
   run "pp2 m=$m" 2 $((2 * m)) --parallel.pp 2
 done
+echo "== the last stage also runs the LM head (8000 x 384, about 1.7 layers of work): 4 layers on the first stage, 2 on the last"
+run "pp2 m=8 split 4,2" 2 16 --parallel.pp 2 --parallel.pp_layers 4,2
 echo "== 2 ranks three ways, global batch 16 rows of 256 tokens"
 run "pp2 (m=8)" 2 16 --parallel.pp 2
 run "dp2" 2 16

@@ -24,7 +24,7 @@ measure() {
   "${mpi[@]}" -np "$np" "$medgpt" train --stage pt --model.config "$model" --model.tokenizer inputs/tokenizer --data.train "$work/pt.h5" \
     --train.precision bf16 --train.micro_batch_size 2 --train.global_batch_size 16 --train.max_steps "$steps" \
     --train.learning_rate 1e-4 --threads "$threads" --output-dir "$out" "$@" 2> "$out.log" || { echo "failed: $*" >&2; tail -2 "$out.log" >&2; return 1; }
-  jq -s '[.[1:][] | .time_s] | add / length' "$out/metrics.jsonl"
+  jq -s '[.[1:][] | 16 * 256 / .tokens_per_s] | add / length' "$out/metrics.jsonl"
 }
 
 report() {  # PLAN-JSON NP THREADS
@@ -36,7 +36,7 @@ report() {  # PLAN-JSON NP THREADS
     predicted=$(jq .step_s <<< "$row")
     opts=(--parallel.tp "$tp" --parallel.pp "$pp")
     [[ $ck == true ]] && opts+=(--train.gradient_checkpointing)
-    measured=$(measure "$np" "$threads" "${opts[@]}") || continue
+    measured=$(measure "$np" "$threads" "${opts[@]}" < /dev/null) || continue  # mpiexec would eat the rows
     printf '  %-26s %9.3fs %9.3fs %+7.1f%%\n' "tp $tp pp $pp dp $dp ckpt $ck" "$predicted" "$measured" "$(jq -n "($predicted - $measured) / $measured * 100")"
   done
 }

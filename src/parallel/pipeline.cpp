@@ -37,6 +37,17 @@ double Pipeline::train(int micro, const Stage& stage) {
   // Per micro-batch in flight: the received input (whose gradient goes back), the output (whose
   // backward runs later), and a gradient or input that arrived early through a paired sendrecv.
   std::map<int, at::Tensor> inputs, outputs, early_grads, early_inputs;
+  auto take_or_recv = [&](std::map<int, at::Tensor>& early, int micro, int peer) {
+    auto it = early.find(micro);
+    if (it != early.end()) {
+      at::Tensor t = it->second;
+      early.erase(it);
+      return t;
+    }
+    at::Tensor t = stage.activation_like(micro);
+    recv(t, peer);
+    return t;
+  };
   double loss = 0;
   for (std::size_t k = 0; k < actions.size(); ++k) {
     const PipeAction a = actions[k];
@@ -44,17 +55,7 @@ double Pipeline::train(int micro, const Stage& stage) {
     const bool then_backward = k + 1 < actions.size() && actions[k + 1].kind == PipeAction::kBackward;
     if (a.kind == PipeAction::kForward) {
       at::Tensor input;
-      if (!first()) {
-        auto it = early_inputs.find(a.micro);
-        if (it != early_inputs.end()) {
-          input = it->second;
-          early_inputs.erase(it);
-        } else {
-          input = stage.activation_like(a.micro);
-          recv(input, prev);
-        }
-        input.requires_grad_(true);
-      }
+      if (!first()) input = take_or_recv(early_inputs, a.micro, prev).requires_grad_(true);
       at::Tensor out = stage.forward(a.micro, input);
       if (last()) {
         loss += out.item<double>();
@@ -73,16 +74,7 @@ double Pipeline::train(int micro, const Stage& stage) {
       if (last()) {
         out.backward();
       } else {
-        at::Tensor grad;
-        auto it = early_grads.find(a.micro);
-        if (it != early_grads.end()) {
-          grad = it->second;
-          early_grads.erase(it);
-        } else {
-          grad = stage.activation_like(a.micro);
-          recv(grad, next);
-        }
-        out.backward(grad);
+        out.backward(take_or_recv(early_grads, a.micro, next));
       }
       stage.after_backward(a.micro);
       if (!first()) {

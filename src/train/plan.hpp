@@ -1,6 +1,6 @@
 // `medgpt plan`'s model of a training run: for every valid (tp, pp, dp, ZeRO, activation
 // checkpointing) layout of a world, the memory of the fullest rank (weights, gradients, optimizer
-// state, activations) and a predicted step time from a matmul ceiling and a collective bandwidth.
+// state, activations) and a predicted step time from a measured matmul rate and a collective bandwidth.
 // Pure arithmetic over the model config: testable, no ranks, no LibTorch.
 //
 // Memory, per rank, for the pipeline stage that holds the most:
@@ -12,7 +12,7 @@
 //               activations without flash attention: T b H (10 + 24 / tp) + 5 a T^2 b / tp (x2
 //               in fp32); with checkpointing only each layer's input, 2 T b H, plus one layer's
 //               full set; a stage keeps min(pp - s, m) micro-batches in flight (1F1B).
-// Step time: (flops per token x tokens) / (world x ceiling), stretched by the pipeline bubble
+// Step time: (flops per token x tokens) / (world x measured matmul FLOP/s), stretched by the pipeline bubble
 // (m + p - 1) / m, plus the gradient all-reduce over dp, 4 activation all-reduces per layer and
 // micro-batch over tp, and the activations sent between stages, at the measured bandwidth.
 #pragma once
@@ -32,7 +32,7 @@ struct PlanInputs {
   bool bf16 = true;
   std::string trainable = "full";  // full | lora | qlora
   std::int64_t lora_r = 8;         // LoRA on all 7 linear layers of each block
-  double flops_per_rank = 1e12;    // measured matmul ceiling of one rank (FLOP/s)
+  double flops_per_rank = 1e12;    // FLOP/s one rank reaches on one of the model's layers (fwd + bwd)
   double bandwidth = 10e9;         // measured all-reduce bus bandwidth (B/s)
   double memory_per_rank = 0;      // bytes; 0: no limit
 };

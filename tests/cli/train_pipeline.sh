@@ -139,7 +139,7 @@ check "plan: 18 layouts of 4 ranks (tp 1/2/4 x pp 1/2/4 x ZeRO x checkpointing),
   '[[ $(jq length "$work/plan.json") -eq 18 ]] && jq -e "[.[].step_s] == ([.[].step_s] | sort)" "$work/plan.json" > /dev/null'
 "$MEDGPT" plan --model "$work/tied.json" --world 2 --seq-len 64 --micro-batch 2 --memory-per-rank 0.001 > "$work/plan.txt" 2> /dev/null
 check "plan table with this machine's probes; layouts over the memory limit marked" \
-  'grep -q "ceiling .* GFLOP/s per rank (matmul probe" "$work/plan.txt" && grep -q "over --memory-per-rank" "$work/plan.txt"'
+  'grep -q "compute .* GFLOP/s per rank (one of the model" "$work/plan.txt" && grep -q "over --memory-per-rank" "$work/plan.txt"'
 "$MEDGPT" plan --model "$work/tied.json" --world 4 --micro-batch 2 --global-batch 3 > /dev/null 2> "$work/plan.err"
 check "plan: a global batch no layout divides: one line" '[[ $(grep -c . "$work/plan.err") -eq 1 ]] && grep -q "error: --global-batch: 3 rows" "$work/plan.err"'
 
