@@ -2,6 +2,7 @@
 // §1-2): per optimizer step, G micro-batches per rank (G = global / (micro * dp)) whose losses are
 // normalised by the items of the whole global batch, gradients summed over micro-batches and dp
 // ranks, a non-finite step skipped, global-norm clipping, AdamW with the scheduled learning rate.
+// Under pipeline parallelism the G micro-batches go through the stages in 1F1B order instead.
 // At every step boundary the ranks agree on a preemption signal (checkpoint, then exit 99);
 // evaluation, logging and checkpoints every N steps.
 #pragma once

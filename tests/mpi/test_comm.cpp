@@ -394,6 +394,31 @@ TEST_F(CommTest, RecvOfWrongSizeThrowsAndMessageStaysQueued) {
   comm->barrier();
 }
 
+TEST_F(CommTest, SendRecvAroundARingDoesNotWait) {
+  // Every rank sends 4 MB (past the eager limit: a plain blocking send would wait for its receive)
+  // to the next rank while receiving from the previous one, into a strided tensor: the pipeline's
+  // paired activation/gradient exchange.
+  const int next = (r + 1) % n, prev = (r + n - 1) % n;
+  const std::int64_t len = 1 << 20;
+  const at::Tensor out = at::arange(len, at::kFloat) + 1000.0 * r;
+  at::Tensor in = at::zeros({2, len}, at::kFloat).select(0, 1);
+  at::Tensor strided = at::zeros({len / 2, 2}, at::kFloat).t();
+  comm->sendrecv(out, next, in, prev, 5);
+  EXPECT_TRUE(in.equal(at::arange(len, at::kFloat) + 1000.0 * prev));
+  comm->sendrecv(out.view({2, len / 2}), next, strided, prev, 6);
+  EXPECT_TRUE(strided.reshape({-1}).equal(at::arange(len, at::kFloat) + 1000.0 * prev));
+}
+
+TEST_F(CommTest, SendRecvOfWrongSizeThrows) {
+  if (n < 2) GTEST_SKIP() << "needs 2 ranks";
+  const int partner = r ^ 1;  // an odd world's last rank has none and only joins the barrier
+  if (partner < n) {
+    at::Tensor in = at::zeros({12});
+    EXPECT_TRUE(throws_error([&] { comm->sendrecv(at::ones({10}), partner, in, partner, 8); }, "has 10 elements"));
+  }
+  comm->barrier();
+}
+
 TEST_F(CommTest, VerifyTurnsCrossRankMismatchIntoErrors) {
   if (n < 2) GTEST_SKIP() << "needs 2 ranks";
   comm->set_verify(true);
