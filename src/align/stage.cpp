@@ -20,7 +20,7 @@ using data::Kind;
 const std::vector<Stage>& stages() {
   static const std::vector<Stage> table = [] {
     auto row = [](const char* name, Kind source, Kind rows, std::size_t group, bool reward, bool reference, double forwards,
-                  std::size_t min_micro) {
+                  std::size_t min_micro, bool pipelined) {
       Stage s;
       s.name = name;
       s.source = source;
@@ -30,19 +30,18 @@ const std::vector<Stage>& stages() {
       s.reference = reference;
       s.reference_forwards = forwards;
       s.min_micro_batch = min_micro;
+      s.pipelined = pipelined;
       return s;
     };
-    std::vector<Stage> t{
-        row("pt", Kind::Pt, Kind::Pt, 1, false, false, 0, 1),
-        row("sft", Kind::Sft, Kind::Sft, 1, false, false, 0, 1),
-        row("rm", Kind::Pref, Kind::Sft, 2, true, false, 0, 1),
-        row("dpo", Kind::Pref, Kind::Sft, 2, false, true, 1, 1),
-        row("orpo", Kind::Pref, Kind::Sft, 2, false, false, 0, 1),
-        row("simpo", Kind::Pref, Kind::Sft, 2, false, false, 0, 1),
-        row("kto", Kind::Kto, Kind::Sft, 1, false, true, 3, 2),
+    return std::vector<Stage>{
+        row("pt", Kind::Pt, Kind::Pt, 1, false, false, 0, 1, true),
+        row("sft", Kind::Sft, Kind::Sft, 1, false, false, 0, 1, true),
+        row("rm", Kind::Pref, Kind::Sft, 2, true, false, 0, 1, false),
+        row("dpo", Kind::Pref, Kind::Sft, 2, false, true, 1, 1, false),
+        row("orpo", Kind::Pref, Kind::Sft, 2, false, false, 0, 1, false),
+        row("simpo", Kind::Pref, Kind::Sft, 2, false, false, 0, 1, false),
+        row("kto", Kind::Kto, Kind::Sft, 1, false, true, 3, 2, false),
     };
-    t[0].pipelined = t[1].pipelined = true;
-    return t;
   }();
   return table;
 }

@@ -6,7 +6,6 @@
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
 
-#include <chrono>
 #include <cstdio>
 
 #include "app/bounded_value.hpp"
@@ -14,15 +13,12 @@
 #include "model/kv_cache.hpp"
 #include "model/transformer.hpp"
 #include "train/peak_flops.hpp"
+#include "util/clock.hpp"
 #include "util/log.hpp"
 
 namespace medgpt::app {
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 int run_model_bench(const po::variables_map& vm) {
   const model::ModelConfig config = model::ModelConfig::load(required(vm, "config-json"));
@@ -43,9 +39,9 @@ int run_model_bench(const po::variables_map& vm) {
   };
   double best = 1e30;
   for (int s = 0; s < steps + 1; ++s) {  // the first step warms up and is not counted
-    const auto t0 = std::chrono::steady_clock::now();
+    const auto t0 = util::Clock::now();
     step();
-    if (s > 0) best = std::min(best, seconds_since(t0));
+    if (s > 0) best = std::min(best, util::seconds_since(t0));
   }
   if (vm.count("profile")) {  // one more step under the autograd profiler: a chrome://tracing file
     torch::autograd::profiler::RecordProfile guard(vm["profile"].as<std::string>());
@@ -82,12 +78,12 @@ int run_generate_bench(const po::variables_map& vm) {
     model::KvCache cache;
     model::ForwardInputs in;
     in.cache = &cache;
-    auto t0 = std::chrono::steady_clock::now();
+    auto t0 = util::Clock::now();
     at::Tensor logits = m.last_logits(ids, in);
-    const double tp = seconds_since(t0);
-    t0 = std::chrono::steady_clock::now();
+    const double tp = util::seconds_since(t0);
+    t0 = util::Clock::now();
     for (std::int64_t k = 0; k < N; ++k) logits = m.last_logits(logits.argmax(-1).view({B, 1}), in);
-    const double td = seconds_since(t0);
+    const double td = util::seconds_since(t0);
     if (rep > 0) prefill = std::min(prefill, tp), decode = std::min(decode, td);
   }
   std::printf("generate bench: %s %.1fM params, %s, %d threads, batch %lld: prefill %lld tokens %.0f tokens/s; decode %lld steps %.1f tokens/s (%.1f ms/step)\n",

@@ -6,7 +6,6 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
-#include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -15,15 +14,12 @@
 #include "model/transformer.hpp"
 #include "parallel/grid.hpp"
 #include "train/plan.hpp"
+#include "util/clock.hpp"
 #include "util/error.hpp"
 
 namespace medgpt::app {
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 // Bus bandwidth (B/s) of a 64 MB float all-reduce over the world (best of 3), or half a memory
 // copy's bandwidth on one rank.
@@ -34,10 +30,10 @@ std::pair<double, std::string> bandwidth_probe(parallel::Grid& grid) {
   const int ranks = grid.world_size();
   for (int i = 0; i < 3; ++i) {
     grid.world().barrier();
-    const auto t0 = std::chrono::steady_clock::now();
+    const auto t0 = util::Clock::now();
     if (ranks > 1) grid.world().allreduce(t, parallel::ReduceOp::kSum);
     else at::Tensor c = t.clone();
-    best = std::min(best, seconds_since(t0));
+    best = std::min(best, util::seconds_since(t0));
   }
   const double bytes = 4.0 * static_cast<double>(n);
   if (ranks > 1) return {2.0 * (ranks - 1) / ranks * bytes / best, "all-reduce probe over " + std::to_string(ranks) + " ranks"};
@@ -58,9 +54,9 @@ double layer_probe(const model::ModelConfig& c, std::int64_t micro, std::int64_t
   const at::Tensor x = at::randn({micro, T, c.hidden_size}).to(dtype).requires_grad_(true);
   double best = 1e30;
   for (int i = 0; i < 4; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
+    const auto t0 = util::Clock::now();
     layer.stage_forward(x).sum().backward();
-    if (i > 0) best = std::min(best, seconds_since(t0));
+    if (i > 0) best = std::min(best, util::seconds_since(t0));
   }
   const double flops_per_token = 6.0 * static_cast<double>(train::layer_parameters(c)) + 12.0 * c.num_heads * c.head_dim * T;
   return flops_per_token * static_cast<double>(micro * T) / best;
@@ -100,7 +96,6 @@ int run_plan(const po::variables_map& vm) {
   if (grid.rank() != 0) return 0;
 
   const std::vector<train::PlanRow> rows = train::plan(in);
-  const std::int64_t global = in.global_batch > 0 ? in.global_batch : in.micro_batch * in.world;
   if (flag(vm, "json")) {
     nlohmann::ordered_json out = nlohmann::ordered_json::array();
     for (const auto& r : rows)
@@ -115,7 +110,7 @@ int run_plan(const po::variables_map& vm) {
   }
   std::printf("plan: %s %.2fB parameters, %d ranks, T=%lld, global batch %lld rows (micro-batch %lld), %s, %s\n",
               in.config.model_type.c_str(), static_cast<double>(in.config.num_parameters()) / 1e9, in.world,
-              static_cast<long long>(in.seq_len), static_cast<long long>(global), static_cast<long long>(in.micro_batch),
+              static_cast<long long>(in.seq_len), static_cast<long long>(in.global_rows()), static_cast<long long>(in.micro_batch),
               precision.c_str(), in.trainable.c_str());
   std::printf("  compute %.1f GFLOP/s per rank (%s); bandwidth %.2f GB/s (%s)\n", in.flops_per_rank / 1e9, flops_from.c_str(),
               in.bandwidth / 1e9, bw_from.c_str());

@@ -212,12 +212,7 @@ int run_train(const po::variables_map& vm) {
   // compute copy is made once the master exists.
   // This rank's pipeline stage: its layers, the embedding on the first, the head on the last.
   const std::vector<int> layers = parallel::stage_layers(static_cast<int>(config.num_layers), grid.pp_size(), vm["parallel.pp_layers"].as<std::string>());
-  model::StageView view;
-  for (int s = 0; s < grid.pp_rank(); ++s) view.first += layers[static_cast<std::size_t>(s)];
-  view.count = layers[static_cast<std::size_t>(grid.pp_rank())];
-  view.embedding = grid.first_stage();
-  view.head = grid.last_stage();
-  model::Transformer m(config, at::kFloat, at::kCPU, grid.tp_size() > 1 ? &grid.tp() : nullptr, view);
+  model::Transformer m(config, at::kFloat, at::kCPU, grid.tp_size() > 1 ? &grid.tp() : nullptr, model::StageView::of(layers, grid.pp_rank()));
   const std::uint64_t seed = to.seed;
   if (!model_config.empty()) m.init_random(seed);
   else {
@@ -298,7 +293,7 @@ int run_train(const po::variables_map& vm) {
   std::vector<int> split_dims;
   for (const auto& [name, t] : trainable) split_dims.push_back(lora ? model::lora_split_dim(m, name) : m.split_dim(name));
   train::FlatParams flat(trainable, split_dims, grid.dp_size(), to.adam.decay_all);
-  to.tied_embeddings = grid.pp_size() > 1 && m.tied() && m.config().num_labels == 0;
+  to.tied_embeddings = grid.pp_size() > 1 && m.tied_head();
   if (m.holds_head_copy()) flat.mark_copy("model.embed_tokens.weight");
   if (dtype != at::kFloat) m.set_compute_dtype(dtype);
   // DPO's and KTO's reference: a frozen copy of the starting model, or (LoRA) the base under the

@@ -196,13 +196,13 @@ void apply_lora(Transformer& m, const LoraConfig& c, std::uint64_t seed) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   // A later pipeline stage first draws (and drops) the earlier layers' A matrices, so that every
   // layout starts from the adapters of one rank.
-  const Transformer all(m.config(), at::kFloat, at::kMeta);
-  for (const auto& mod : modules(all)) {
-    if (std::stoll(mod.path.substr(std::string("model.layers.").size())) >= m.stage().first) break;
-    if (!contains(c.target_modules, mod.name)) continue;
-    const std::int64_t* rp = pattern_value(c.rank_pattern, mod.path);
-    const std::int64_t in = mod.linear->in_features();
-    at::empty({rp ? *rp : c.r, in}, at::kFloat).uniform_(-1.0, 1.0, gen);
+  if (m.stage().first > 0) {
+    const Transformer earlier(m.config(), at::kFloat, at::kMeta, nullptr, StageView{0, m.stage().first, false, false});
+    for (const auto& mod : modules(earlier)) {
+      if (!contains(c.target_modules, mod.name)) continue;
+      const std::int64_t* rp = pattern_value(c.rank_pattern, mod.path);
+      at::empty({rp ? *rp : c.r, mod.linear->in_features()}, at::kFloat).uniform_(-1.0, 1.0, gen);
+    }
   }
   for (auto& mod : modules(m)) {
     if (!contains(c.target_modules, mod.name)) continue;

@@ -25,6 +25,15 @@ at::ScalarType parse_dtype(const std::string& name) {
   util::fail("dtype", "\"" + name + "\" is not a model dtype", "use fp32, bf16 or fp16");
 }
 
+StageView StageView::of(const std::vector<int>& layers, int stage) {
+  StageView v;
+  for (int s = 0; s < stage; ++s) v.first += layers[static_cast<std::size_t>(s)];
+  v.count = layers[static_cast<std::size_t>(stage)];
+  v.embedding = stage == 0;
+  v.head = stage == static_cast<int>(layers.size()) - 1;
+  return v;
+}
+
 Transformer::Transformer(ModelConfig config, at::ScalarType dtype, at::Device device, parallel::Comm* tp, StageView stage)
     : config_(std::move(config)), dtype_(dtype), tp_(tp && tp->size() > 1 ? tp : nullptr), stage_(stage) {
   const auto& c = config_;

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "parallel/comm.hpp"
 #include "model/config.hpp"
@@ -49,6 +50,8 @@ struct ForwardInputs {
 struct StageView {
   std::int64_t first = 0, count = -1;  // count -1: every layer
   bool embedding = true, head = true;
+  // Stage `stage` of a pipeline whose stages hold `layers[s]` layers each.
+  static StageView of(const std::vector<int>& layers, int stage);
 };
 
 class Transformer {
@@ -110,10 +113,12 @@ class Transformer {
   std::int64_t vocab_start() const;
   bool tied() const { return config_.tie_word_embeddings; }
   bool has_lm_head() const { return !tied() && config_.num_labels == 0; }
+  // The LM head is the embedding (a classifier's score head is not).
+  bool tied_head() const { return tied() && config_.num_labels == 0; }
   const StageView& stage() const { return stage_; }
   bool whole() const { return stage_.embedding && stage_.head && stage_.count == config_.num_layers; }
   // The last stage's copy of a tied embedding (the head; pipeline parallelism only).
-  bool holds_head_copy() const { return stage_.head && !stage_.embedding && tied() && config_.num_labels == 0; }
+  bool holds_head_copy() const { return stage_.head && !stage_.embedding && tied_head(); }
 
   // The decoder layers, for the code that adapts their Linear layers (LoRA, NF4 quantization).
   std::vector<Block>& blocks() { return blocks_; }

@@ -1,34 +1,28 @@
 #include "parallel/pipeline.hpp"
 
-#include <chrono>
 #include <map>
 
 #include "parallel/pipeline_schedule.hpp"
+#include "util/clock.hpp"
 
 namespace medgpt::parallel {
 
-namespace {
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-}  // namespace
-
 void Pipeline::send(const at::Tensor& t, int peer) {
-  const auto t0 = std::chrono::steady_clock::now();
+  const auto t0 = util::Clock::now();
   pp_.send(t, peer, kTag);
-  wait_ += seconds_since(t0);
+  wait_ += util::seconds_since(t0);
 }
 
 void Pipeline::recv(const at::Tensor& into, int peer) {
-  const auto t0 = std::chrono::steady_clock::now();
+  const auto t0 = util::Clock::now();
   pp_.recv(into, peer, kTag);
-  wait_ += seconds_since(t0);
+  wait_ += util::seconds_since(t0);
 }
 
 void Pipeline::sendrecv(const at::Tensor& out, int to, const at::Tensor& in, int from) {
-  const auto t0 = std::chrono::steady_clock::now();
+  const auto t0 = util::Clock::now();
   pp_.sendrecv(out, to, in, from, kTag);
-  wait_ += seconds_since(t0);
+  wait_ += util::seconds_since(t0);
 }
 
 double Pipeline::train(int micro, const Stage& stage) {

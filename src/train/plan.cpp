@@ -41,7 +41,7 @@ PlanRow plan_row(const PlanInputs& in, const PlanLayout& l) {
   const model::ModelConfig& c = in.config;
   PlanRow row;
   row.layout = l;
-  const std::int64_t global = in.global_batch > 0 ? in.global_batch : in.micro_batch * in.world;
+  const std::int64_t global = in.global_rows();
   const std::int64_t m = global / (in.micro_batch * l.dp);
   row.micro_per_step = m;
   const bool lora = in.trainable != "full", qlora = in.trainable == "qlora";
@@ -102,7 +102,7 @@ PlanRow plan_row(const PlanInputs& in, const PlanLayout& l) {
 
 std::vector<PlanRow> plan(const PlanInputs& in) {
   const model::ModelConfig& c = in.config;
-  const std::int64_t global = in.global_batch > 0 ? in.global_batch : in.micro_batch * in.world;
+  const std::int64_t global = in.global_rows();
   std::vector<PlanRow> rows;
   for (int tp = 1; tp <= in.world; ++tp) {
     if (in.world % tp != 0) continue;

@@ -35,6 +35,7 @@ struct PlanInputs {
   double flops_per_rank = 1e12;    // FLOP/s one rank reaches on one of the model's layers (fwd + bwd)
   double bandwidth = 10e9;         // measured all-reduce bus bandwidth (B/s)
   double memory_per_rank = 0;      // bytes; 0: no limit
+  std::int64_t global_rows() const { return global_batch > 0 ? global_batch : micro_batch * world; }
 };
 
 struct PlanLayout {

@@ -11,6 +11,7 @@
 #include "parallel/pipeline_schedule.hpp"
 #include "train/metric_window.hpp"
 #include "train/peak_flops.hpp"
+#include "util/clock.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 #include "util/signals.hpp"
@@ -19,8 +20,8 @@ namespace medgpt::train {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+using util::Clock;
+using util::seconds_since;
 
 // Noise (NEFTune, LoRA dropout) is keyed by (seed, step, micro-batch, dp rank), so a resumed run
 // draws exactly what the uninterrupted run drew, with no generator state to carry. tp ranks share
@@ -216,11 +217,11 @@ double Trainer::forward_backward(const std::vector<data::Batch>& micro, double n
       seed_noise(opt_.seed, state_.step, g, grid_.dp_rank());
       auto t0 = Clock::now();
       at::Tensor loss = objective_.loss(micro[static_cast<std::size_t>(g)], normalizer, true);
-      timing_.forward += since(t0);
+      timing_.forward += seconds_since(t0);
       t0 = Clock::now();
       loss.backward();
       flat_.collect_grads();
-      timing_.backward += since(t0);
+      timing_.backward += seconds_since(t0);
       loss_sum += loss.item<double>();
       window_.objective.add(objective_.take_metrics());
     }
@@ -234,7 +235,7 @@ double Trainer::forward_backward(const std::vector<data::Batch>& micro, double n
     seed_noise(opt_.seed, state_.step, i, grid_.dp_rank());
     const auto f0 = Clock::now();
     at::Tensor out = objective_.stage_forward(micro[static_cast<std::size_t>(i)], input, normalizer, true);
-    forward += since(f0);
+    forward += seconds_since(f0);
     return out;
   };
   stage.activation_like = [&](int i) { return objective_.activation_like(micro[static_cast<std::size_t>(i)]); };
@@ -243,7 +244,7 @@ double Trainer::forward_backward(const std::vector<data::Batch>& micro, double n
   window_.objective.add(objective_.take_metrics());
   const double wait = pipeline_.wait_seconds() - waited;
   timing_.forward += forward;
-  timing_.backward += since(t0) - forward - wait;
+  timing_.backward += seconds_since(t0) - forward - wait;
   timing_.pipeline += wait;
   return loss_sum;
 }
@@ -272,7 +273,7 @@ Trainer::StepReport Trainer::train_step() {
   grid_.dp().allreduce(counts, parallel::ReduceOp::kSum);
   const double normalizer = std::max(1.0, counts[0].item<double>());
   r.tokens = static_cast<std::int64_t>(counts[1].item<double>());
-  timing_.data += since(t0);
+  timing_.data += seconds_since(t0);
 
   flat_.zero_grads();
   const double loss_part = forward_backward(micro, normalizer);
@@ -286,7 +287,7 @@ Trainer::StepReport Trainer::train_step() {
   r.loss = l.item<double>();
   dp_.reduce_grads(flat_);
   r.grad_norm = dp_.grad_norm(flat_);
-  timing_.comm += since(t0);
+  timing_.comm += seconds_since(t0);
 
   t0 = Clock::now();
   r.lr = opt_.adam.lr * schedule_.factor(state_.step);
@@ -310,10 +311,10 @@ Trainer::StepReport Trainer::train_step() {
                   static_cast<long long>(state_.skipped_steps));
     util::log(buf);
   }
-  timing_.optimizer += since(t0);
+  timing_.optimizer += seconds_since(t0);
   ++state_.step;
   state_.tokens += r.tokens;
-  r.seconds = since(step_start);
+  r.seconds = seconds_since(step_start);
   return r;
 }
 
@@ -351,7 +352,7 @@ void Trainer::log_and_evaluate(const StepReport& step, MetricsLog& metrics) {
   row["tokens"] = state_.tokens;
   row["tokens_per_s"] = tps;
   row["mfu"] = opt_.flops_per_token * tps / peak_;
-  row["time_s"] = since(run_start_);
+  row["time_s"] = seconds_since(run_start_);
   window_.objective.report(grid_.dp(), row, "");
   if (ev) {
     row["eval_loss"] = ev->first;
@@ -361,7 +362,7 @@ void Trainer::log_and_evaluate(const StepReport& step, MetricsLog& metrics) {
   if (!step.finite) row["skipped"] = state_.skipped_steps;
   metrics.write(row);
   const double done = static_cast<double>(state_.step - first_step_);
-  const double eta = since(run_start_) / std::max(1.0, done) * static_cast<double>(total_ - state_.step);
+  const double eta = seconds_since(run_start_) / std::max(1.0, done) * static_cast<double>(total_ - state_.step);
   char buf[512];
   std::snprintf(buf, sizeof buf, "step %lld/%lld  loss %.4f  lr %.3g  %.0f tok/s  MFU %.1f%%  ETA %s%s", static_cast<long long>(state_.step),
                 static_cast<long long>(total_), row["loss"].get<double>(), step.lr, tps, 100.0 * row["mfu"].get<double>(), duration(eta).c_str(),
