@@ -50,12 +50,10 @@ at::Tensor cpo_losses(const at::Tensor& c, const at::Tensor& r, const CpoOptions
   return -(1.0 - ls) * at::log_sigmoid(beta * z) - ls * at::log_sigmoid(-beta * z);
 }
 
-CpoObjective::CpoObjective(model::Transformer& model, CpoOptions o) : model_(model), o_(std::move(o)) {
-  model::set_lora_training(model_, false);  // disable_dropout
-}
+CpoObjective::CpoObjective(model::Transformer& model, CpoOptions o) : HiddenStateObjective(model, true), o_(std::move(o)) {}
 
-at::Tensor CpoObjective::loss(const data::Batch& b, double normalizer, bool) {
-  const PairLogps pi = pair_logps(row_logps(model_, b));
+at::Tensor CpoObjective::loss_from_hidden(const data::Batch& b, const at::Tensor& h, double normalizer) {
+  const PairLogps pi = pair_logps(row_logps_from_hidden(model_, h, b));
   const std::int64_t n = pi.chosen.size(0);
   const auto [c, r] = cpo_logps(pi, o_);
   // The chosen completions' token-mean NLL over the micro-batch, counted once per pair.

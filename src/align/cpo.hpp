@@ -10,6 +10,7 @@
 #include <string>
 
 #include "align/sequence_logps.hpp"
+#include "align/hidden_objective.hpp"
 #include "model/transformer.hpp"
 #include "train/objective.hpp"
 #include "util/options_fwd.hpp"
@@ -34,15 +35,13 @@ std::pair<at::Tensor, at::Tensor> cpo_logps(const PairLogps& pi, const CpoOption
 // The per-pair preference loss [B] (without the NLL term).
 at::Tensor cpo_losses(const at::Tensor& chosen_logp, const at::Tensor& rejected_logp, const CpoOptions& o);
 
-class CpoObjective : public train::Objective {
+class CpoObjective : public HiddenStateObjective {
  public:
   CpoObjective(model::Transformer& model, CpoOptions o);
   double items(const data::Batch& b) const override { return static_cast<double>(b.rows / 2); }
-  at::Tensor loss(const data::Batch& b, double normalizer, bool training) override;
-  void set_training(bool) override {}
 
  private:
-  model::Transformer& model_;
+  at::Tensor loss_from_hidden(const data::Batch& b, const at::Tensor& h, double normalizer) override;
   CpoOptions o_;
 };
 

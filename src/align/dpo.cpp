@@ -167,15 +167,13 @@ std::vector<train::Metric> DpoMetrics::named() const {
 }
 
 DpoObjective::DpoObjective(model::Transformer& policy, const model::Transformer* reference, DpoOptions o)
-    : policy_(policy), reference_(reference), o_(std::move(o)) {
-  model::set_lora_training(policy_, false);  // disable_dropout
-}
+    : HiddenStateObjective(policy, true), reference_(reference), o_(std::move(o)) {}
 
-at::Tensor DpoObjective::loss(const data::Batch& b, double normalizer, bool) {
-  const PairLogps pi = pair_logps(row_logps(policy_, b));
+at::Tensor DpoObjective::loss_from_hidden(const data::Batch& b, const at::Tensor& h, double normalizer) {
+  const PairLogps pi = pair_logps(row_logps_from_hidden(model_, h, b));
   // Precomputed (--dpo.precompute_ref_log_probs): carried by the batch's rows.
   const PairLogps ref = b.ref_logps.size() == b.rows ? pair_logps({at::tensor(b.ref_logps, at::kDouble).to(at::kFloat), at::cat({pi.chosen_tokens, pi.rejected_tokens}), {}, {}})
-                                                     : pair_logps(reference_row_logps(policy_, reference_, b));
+                                                     : pair_logps(reference_row_logps(model_, reference_, b));
   const at::Tensor nll = -pi.chosen.sum() / pi.chosen_tokens.sum().clamp_min(1.0);
   record(dpo_metrics(pi, ref, o_.beta).named());
   return dpo_losses(pi, ref, o_, nll).sum() / normalizer;

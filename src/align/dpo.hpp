@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "align/hidden_objective.hpp"
 #include "align/sequence_logps.hpp"
 #include "model/transformer.hpp"
 #include "train/objective.hpp"
@@ -57,15 +58,13 @@ DpoMetrics dpo_metrics(const PairLogps& policy, const PairLogps& ref, double bet
 // the reference's sequence log-probs, the per-pair losses summed and divided by the pairs of the
 // global batch (a mean over pairs). The reference is a frozen copy, or (LoRA) the policy with its
 // adapters disabled. Dropout stays off in both (TRL's disable_dropout).
-class DpoObjective : public train::Objective {
+class DpoObjective : public HiddenStateObjective {
  public:
   DpoObjective(model::Transformer& policy, const model::Transformer* reference, DpoOptions o);
   double items(const data::Batch& b) const override { return static_cast<double>(b.rows / 2); }
-  at::Tensor loss(const data::Batch& b, double normalizer, bool training) override;
-  void set_training(bool) override {}
 
  private:
-  model::Transformer& policy_;
+  at::Tensor loss_from_hidden(const data::Batch& b, const at::Tensor& h, double normalizer) override;
   const model::Transformer* reference_;
   DpoOptions o_;
 };

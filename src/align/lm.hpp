@@ -15,7 +15,6 @@ class LmObjective : public train::Objective {
       : model_(model), packed_(packed), neftune_alpha_(neftune_alpha) {}
   double items(const data::Batch& b) const override { return static_cast<double>(b.label_tokens); }
   at::Tensor loss(const data::Batch& b, double normalizer, bool training) override;
-  bool pipelined() const override { return true; }
   at::Tensor stage_forward(const data::Batch& b, const at::Tensor& input, double normalizer, bool training) override;
   at::Tensor activation_like(const data::Batch& b) const override;
   void set_training(bool on) override;

@@ -31,12 +31,10 @@ OrpoOptions orpo_options(const po::variables_map& vm) {
   return o;
 }
 
-OrpoObjective::OrpoObjective(model::Transformer& model, OrpoOptions o) : model_(model), o_(o) {
-  model::set_lora_training(model_, false);  // disable_dropout
-}
+OrpoObjective::OrpoObjective(model::Transformer& model, OrpoOptions o) : HiddenStateObjective(model, true), o_(o) {}
 
-at::Tensor OrpoObjective::loss(const data::Batch& b, double normalizer, bool) {
-  const RowLogps rows = row_logps(model_, b, /*all_tokens=*/true);
+at::Tensor OrpoObjective::loss_from_hidden(const data::Batch& b, const at::Tensor& h, double normalizer) {
+  const RowLogps rows = row_logps_from_hidden(model_, h, b, /*all_tokens=*/true);
   const PairLogps pi = pair_logps(rows);
   const std::int64_t n = pi.chosen.size(0);
   // The chosen rows' token-mean NLL over the micro-batch, counted once per pair.

@@ -7,6 +7,7 @@
 
 #include <ATen/ATen.h>
 
+#include "align/hidden_objective.hpp"
 #include "model/transformer.hpp"
 #include "train/objective.hpp"
 #include "util/options_fwd.hpp"
@@ -26,15 +27,13 @@ at::Tensor log1mexp(const at::Tensor& x);
 // log_odds [B] of the chosen over the rejected answer.
 at::Tensor orpo_log_odds(const at::Tensor& chosen_mean_logp, const at::Tensor& rejected_mean_logp);
 
-class OrpoObjective : public train::Objective {
+class OrpoObjective : public HiddenStateObjective {
  public:
   OrpoObjective(model::Transformer& model, OrpoOptions o);
   double items(const data::Batch& b) const override { return static_cast<double>(b.rows / 2); }
-  at::Tensor loss(const data::Batch& b, double normalizer, bool training) override;
-  void set_training(bool) override {}
 
  private:
-  model::Transformer& model_;
+  at::Tensor loss_from_hidden(const data::Batch& b, const at::Tensor& h, double normalizer) override;
   OrpoOptions o_;
 };
 

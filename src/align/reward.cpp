@@ -24,7 +24,10 @@ RewardOptions reward_options(const po::variables_map& vm) {
 
 at::Tensor sequence_rewards(const model::Transformer& m, const data::Batch& padded) {
   const data::Batch b = trim_padding(padded);
-  const at::Tensor h = m.hidden(batch_tensor(b.ids, b), padded_inputs(b));  // [R, T, H]
+  return sequence_rewards_from_hidden(m, m.hidden(batch_tensor(b.ids, b), padded_inputs(b)), b);
+}
+
+at::Tensor sequence_rewards_from_hidden(const model::Transformer& m, const at::Tensor& h, const data::Batch& b) {
   std::vector<std::int64_t> last(b.rows, 0);
   for (std::size_t r = 0; r < b.rows; ++r)
     for (std::size_t t = 0; t < b.seq_len; ++t)
@@ -60,12 +63,10 @@ at::Tensor new_score_weight(const model::ModelConfig& config, std::uint64_t seed
   return at::empty({1, config.hidden_size}, at::kFloat).normal_(0.0, config.initializer_range, gen);
 }
 
-RewardObjective::RewardObjective(model::Transformer& model, RewardOptions o) : model_(model), o_(o) {
-  model::set_lora_training(model_, false);  // disable_dropout
-}
+RewardObjective::RewardObjective(model::Transformer& model, RewardOptions o) : HiddenStateObjective(model, false), o_(o) {}
 
-at::Tensor RewardObjective::loss(const data::Batch& b, double normalizer, bool) {
-  const at::Tensor r = sequence_rewards(model_, b);
+at::Tensor RewardObjective::loss_from_hidden(const data::Batch& b, const at::Tensor& h, double normalizer) {
+  const at::Tensor r = sequence_rewards_from_hidden(model_, h, b);
   const std::int64_t n = r.size(0) / 2;
   const at::Tensor chosen = r.narrow(0, 0, n), rejected = r.narrow(0, n, n);
   const RewardMetrics m = reward_metrics(chosen, rejected);

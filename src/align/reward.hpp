@@ -8,6 +8,7 @@
 
 #include <optional>
 
+#include "align/hidden_objective.hpp"
 #include "model/transformer.hpp"
 #include "train/objective.hpp"
 #include "util/options_fwd.hpp"
@@ -24,6 +25,8 @@ RewardOptions reward_options(const po::variables_map& vm);
 
 // The reward [rows] float32 of each row of a batch: score(hidden state at the row's last real token).
 at::Tensor sequence_rewards(const model::Transformer& m, const data::Batch& b);
+// The same from the final hidden states h [R, T, H] of a batch cut by trim_padding.
+at::Tensor sequence_rewards_from_hidden(const model::Transformer& m, const at::Tensor& h, const data::Batch& b);
 
 // Per-pair losses [B] from the rewards of the chosen and the rejected rows.
 at::Tensor reward_losses(const at::Tensor& chosen, const at::Tensor& rejected, const RewardOptions& o);
@@ -38,15 +41,13 @@ RewardMetrics reward_metrics(const at::Tensor& chosen, const at::Tensor& rejecte
 // The new head of a reward model made from a causal LM: normal(0, initializer_range), seeded.
 at::Tensor new_score_weight(const model::ModelConfig& config, std::uint64_t seed);
 
-class RewardObjective : public train::Objective {
+class RewardObjective : public HiddenStateObjective {
  public:
   RewardObjective(model::Transformer& model, RewardOptions o);
   double items(const data::Batch& b) const override { return static_cast<double>(b.rows / 2); }
-  at::Tensor loss(const data::Batch& b, double normalizer, bool training) override;
-  void set_training(bool) override {}
 
  private:
-  model::Transformer& model_;
+  at::Tensor loss_from_hidden(const data::Batch& b, const at::Tensor& h, double normalizer) override;
   RewardOptions o_;
 };
 

@@ -37,12 +37,19 @@ data::Batch trim_padding(const data::Batch& b) {
   return out;
 }
 
-RowLogps row_logps(const model::Transformer& m, const data::Batch& padded, bool all_tokens) {
-  const data::Batch b = trim_padding(padded);
-  const at::Tensor ids = batch_tensor(b.ids, b);
+model::ForwardInputs logps_inputs(const data::Batch& b) {
   model::ForwardInputs in = padded_inputs(b);
   in.sparse_embedding_grad = true;  // a tied head gets its gradient from lm_loss below
-  const at::Tensor h = m.hidden(ids, in);
+  return in;
+}
+
+RowLogps row_logps(const model::Transformer& m, const data::Batch& padded, bool all_tokens) {
+  const data::Batch b = trim_padding(padded);
+  return row_logps_from_hidden(m, m.hidden(batch_tensor(b.ids, b), logps_inputs(b)), b, all_tokens);
+}
+
+RowLogps row_logps_from_hidden(const model::Transformer& m, const at::Tensor& h, const data::Batch& b, bool all_tokens) {
+  const at::Tensor ids = batch_tensor(b.ids, b);
   const at::Tensor labels = model::shift_labels(batch_tensor(b.labels, b));  // [R, T]: the token each position predicts
   at::Tensor all_labels;
   if (all_tokens) {  // every real next token: labels = ids where attention_mask is 1

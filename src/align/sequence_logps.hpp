@@ -17,6 +17,11 @@ struct RowLogps {
 };
 
 RowLogps row_logps(const model::Transformer& m, const data::Batch& b, bool all_tokens = false);
+// The same from the final hidden states `h` [R, T, H] of a batch cut by trim_padding (the last
+// pipeline stage's output), run with logps_inputs(b).
+RowLogps row_logps_from_hidden(const model::Transformer& m, const at::Tensor& h, const data::Batch& b, bool all_tokens = false);
+// The forward inputs row_logps runs a trimmed batch with.
+model::ForwardInputs logps_inputs(const data::Batch& b);
 
 // The reference model's row log-probs, without gradients: a frozen copy (`reference`), or, when
 // that is null (LoRA), the policy with its adapters disabled.

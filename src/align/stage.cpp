@@ -36,10 +36,10 @@ const std::vector<Stage>& stages() {
     return std::vector<Stage>{
         row("pt", Kind::Pt, Kind::Pt, 1, false, false, 0, 1, true),
         row("sft", Kind::Sft, Kind::Sft, 1, false, false, 0, 1, true),
-        row("rm", Kind::Pref, Kind::Sft, 2, true, false, 0, 1, false),
-        row("dpo", Kind::Pref, Kind::Sft, 2, false, true, 1, 1, false),
-        row("orpo", Kind::Pref, Kind::Sft, 2, false, false, 0, 1, false),
-        row("simpo", Kind::Pref, Kind::Sft, 2, false, false, 0, 1, false),
+        row("rm", Kind::Pref, Kind::Sft, 2, true, false, 0, 1, true),
+        row("dpo", Kind::Pref, Kind::Sft, 2, false, true, 1, 1, true),
+        row("orpo", Kind::Pref, Kind::Sft, 2, false, false, 0, 1, true),
+        row("simpo", Kind::Pref, Kind::Sft, 2, false, false, 0, 1, true),
         row("kto", Kind::Kto, Kind::Sft, 1, false, true, 3, 2, false),
     };
   }();

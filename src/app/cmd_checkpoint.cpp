@@ -1,6 +1,7 @@
 // `medgpt import` (Hugging Face folder -> medgpt checkpoint, optionally split for tensor
-// parallelism) and `medgpt export` (checkpoint -> Hugging Face folder). The round trip keeps every
-// tensor bit for bit, the names, and tied embeddings tied.
+// parallelism), `medgpt export` (checkpoint -> Hugging Face folder) and `medgpt checkpoint reshard`
+// (a training run's checkpoint as another layout's files). The round trip keeps every tensor bit
+// for bit, the names, and tied embeddings tied.
 #include <algorithm>
 #include <filesystem>
 #include <optional>
@@ -12,6 +13,7 @@
 #include "model/safetensors.hpp"
 #include "model/tp_plan.hpp"
 #include "model/transformer.hpp"
+#include "train/reshard.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
 #include "util/json.hpp"
@@ -77,6 +79,17 @@ int run_export(const po::variables_map& vm) {
   return 0;
 }
 
+int run_reshard(const po::variables_map& vm) {
+  const std::string src = required(vm, "input"), dst = required(vm, "output");
+  train::ReshardOptions o;
+  o.tp = vm["tp"].as<int>();
+  o.pp = vm["pp"].as<int>();
+  o.pp_layers = vm["pp-layers"].as<std::string>();
+  train::reshard_checkpoint(src, dst, o);
+  util::log("resharded " + src + " into " + dst + " (tp " + std::to_string(o.tp) + ", pp " + std::to_string(o.pp) + ")");
+  return 0;
+}
+
 }  // namespace
 
 void register_checkpoint_commands(std::vector<Command>& out) {
@@ -99,6 +112,17 @@ void register_checkpoint_commands(std::vector<Command>& out) {
                         "bytes per safetensors shard (huggingface_hub's default: 5 GB)");
                  },
                  run_export});
+  out.push_back({"checkpoint reshard",
+                 "a training run's checkpoint -> the same checkpoint as another tp x pp layout's files (any dp and ZeRO stage resume from it)",
+                 [](po::options_description& d) {
+                   d.add_options()
+                       ("input", po::value<std::string>(), "a run's checkpoints/step-* folder (with COMMITTED) (required)")
+                       ("output", po::value<std::string>(), "new checkpoint folder; resume from it with --resume (required)")
+                       ("tp", at_least(1)->default_value(1), "tensor-parallel size of the run that will resume")
+                       ("pp", at_least(1)->default_value(1), "pipeline stages of the run that will resume")
+                       ("pp-layers", po::value<std::string>()->default_value(""), "layers per stage, e.g. 7,9 (default: an even split)");
+                 },
+                 run_reshard});
 }
 
 }  // namespace medgpt::app

@@ -143,7 +143,11 @@ int run_train(const po::variables_map& vm) {
   if (!vm.count("data.train")) util::fail("--data.train", "missing", "pass a prepared .h5 corpus or raw files/folders");
   const int tp = vm["parallel.tp"].as<int>(), pp = vm["parallel.pp"].as<int>();
   if (pp > 1 && !st.pipelined)
-    util::fail("--parallel.pp", "--stage " + stage + " does not run over pipeline stages yet (pt and sft do)", "use --parallel.pp 1 (tp and dp work)");
+    util::fail("--parallel.pp", "--stage " + stage + " does not run over pipeline stages (its KL term runs extra forward passes of two models)",
+               "use --parallel.pp 1 (tp and dp work)");
+  if (pp > 1 && st.runs_reference())
+    util::fail("--parallel.pp", "--stage " + stage + " runs its reference model during training, which does not run over pipeline stages",
+               "add --dpo.precompute_ref_log_probs (the reference's log-probs computed once, through the stages, before training)");
   const std::string resume = vm["resume"].as<std::string>();
 
   parallel::Grid grid(tp, pp);
@@ -302,7 +306,7 @@ int run_train(const po::variables_map& vm) {
   if (st.reference && st.dpo.precompute_ref_log_probs) {
     const std::string cache = reference_cache_path(out, train_path, valid_path, model_path, model_config, seed, precision, td.seq_len, lora);
     const std::size_t rows = static_cast<std::size_t>(to.micro_batch_size) * st.group;
-    align::attach_reference_logps(cache, train_set, td.valid ? &valid_set : nullptr, m, td.seq_len, td.pad_id, rows, grid.dp());
+    align::attach_reference_logps(cache, train_set, td.valid ? &valid_set : nullptr, m, td.seq_len, td.pad_id, rows, grid);
   } else if (st.reference && !lora) {
     reference = std::make_unique<model::Transformer>(m.config(), at::kFloat, at::kCPU, grid.tp_size() > 1 ? &grid.tp() : nullptr);
     at::NoGradGuard no_grad;
@@ -315,10 +319,13 @@ int run_train(const po::variables_map& vm) {
   to.flops_per_token = ((lora ? 4.0 : 6.0) + st.extra_flops_per_param()) * n_params +
                        12.0 * static_cast<double>(config.num_layers * config.num_heads * config.head_dim) * static_cast<double>(td.seq_len);
 
-  // Trainable elements of the whole pipeline (each stage holds its part; a tied head's copy counts
-  // once), the same on every rank.
-  std::int64_t own_numel = flat.numel();
-  for (const train::FlatSegment& s : flat.segments()) own_numel -= s.copy ? s.numel : 0;
+  // Trainable elements of the whole model (each stage holds its part, each tp rank its shard of a
+  // split tensor; a tied head's copy counts once), the same on every rank and in every layout.
+  std::int64_t own_numel = 0;
+  for (std::size_t i = 0; i < flat.segments().size(); ++i) {
+    const train::FlatSegment& s = flat.segments()[i];
+    if (!s.copy) own_numel += s.numel * (split_dims[i] >= 0 ? grid.tp_size() : 1);
+  }
   const std::int64_t trainable_numel = parallel::allreduce_int(grid.pp(), own_numel, parallel::ReduceOp::kSum);
   train::RunLayout layout{stage, lora ? "lora" : "full", precision, grid.tp_size(), grid.pp_size(), grid.dp_size(), to.zero, trainable_numel};
   layout.global_batch = to.global_batch_size;
@@ -428,7 +435,7 @@ void register_train_command(std::vector<Command>& out) {
                        ("train.peak_flops", non_negative<double>()->default_value(0.0), "FLOP/s ceiling for MFU (0: measure once and cache)")
                        ("train.preempt_at_step", non_negative<std::int64_t>()->default_value(0), "testing aid: act as if SIGUSR1 arrived after this step (checkpoint, exit 99)")
                        ("parallel.tp", at_least(1)->default_value(1), "tensor-parallel ranks")
-                       ("parallel.pp", at_least(1)->default_value(1), "pipeline stages (1F1B over the accumulation micro-batches; pt and sft)")
+                       ("parallel.pp", at_least(1)->default_value(1), "pipeline stages (1F1B over the accumulation micro-batches; every stage but kto, dpo with --dpo.precompute_ref_log_probs)")
                        ("parallel.pp_layers", po::value<std::string>()->default_value(""), "layers per pipeline stage, e.g. 7,9 (default: an even split)");
                    align::add_stage_options(d);
                  },

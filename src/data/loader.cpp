@@ -14,24 +14,33 @@ Loader::Loader(const TokenArrays& corpus, Kind kind, LoaderOptions opt) : corpus
   if (opt_.group < 1 || (opt_.group > 1 && (kind != Kind::Sft || opt_.rows % opt_.group != 0)))
     util::fail("loader", "grouped samples need an sft-kind corpus and rows divisible by the group", "internal error");
   count_ = sample_count(corpus, kind) / opt_.group;  // groups (samples when group is 1)
-  // Equal shards keep the ranks in step: the last count % dp_size samples of an epoch are left out.
-  per_rank_ = count_ / static_cast<std::size_t>(opt_.dp_size);
-  if (per_rank_ == 0)
-    util::fail("loader", "the corpus has " + std::to_string(count_) + " samples, fewer than the " + std::to_string(opt_.dp_size) + " data-parallel ranks",
-               "use more data or fewer ranks");
+  slots_ = opt_.rows / opt_.group;
+  if (count_ == 0) util::fail("loader", "the corpus has no samples", "use more data");
   start_epoch(0);
 }
 
 void Loader::start_epoch(std::int64_t epoch) {
   epoch_ = epoch;
-  position_ = 0;
+  row_ = 0;
   // One permutation for all ranks (seed + epoch; raw 64-bit draws: the same on every platform).
-  std::vector<std::int64_t> perm(count_);
-  for (std::size_t i = 0; i < count_; ++i) perm[i] = static_cast<std::int64_t>(i);
+  order_.resize(count_);
+  for (std::size_t i = 0; i < count_; ++i) order_[i] = static_cast<std::int64_t>(i);
   std::mt19937_64 rng(opt_.seed + static_cast<std::uint64_t>(epoch));
-  for (std::size_t i = count_; i > 1; --i) std::swap(perm[i - 1], perm[rng() % i]);
-  order_.clear();
-  for (std::size_t k = 0; k < per_rank_; ++k) order_.push_back(perm[k * static_cast<std::size_t>(opt_.dp_size) + static_cast<std::size_t>(opt_.dp_rank)]);
+  for (std::size_t i = count_; i > 1; --i) std::swap(order_[i - 1], order_[rng() % i]);
+  // Packing SFT: as many whole samples to a row as fit, in order; a row never spans two epochs.
+  row_start_.clear();
+  if (kind_ == Kind::Sft && opt_.packing && opt_.group == 1) {
+    std::size_t used = 0;
+    for (std::size_t i = 0; i < count_; ++i) {
+      const std::size_t len = sample_size(order_[i]);
+      if (i == 0 || used + len > opt_.seq_len) {
+        row_start_.push_back(static_cast<std::int64_t>(i));
+        used = 0;
+      }
+      used += len;
+    }
+    row_start_.push_back(static_cast<std::int64_t>(count_));
+  }
 }
 
 namespace {
@@ -101,81 +110,71 @@ Batch batch_of(const TokenArrays& corpus, Kind kind, const std::vector<std::int6
 void Loader::prefetch_next() const {
   if (!corpus_.tokens.mapped()) return;
   const auto& off = kind_ == Kind::Pt ? corpus_.blocks : corpus_.offsets;
-  const std::size_t n = std::min(order_.size(), static_cast<std::size_t>(position_) + opt_.rows);
-  for (std::size_t k = static_cast<std::size_t>(position_); k < n; ++k)
+  const auto rows = static_cast<std::int64_t>(rows_per_epoch()), dp = static_cast<std::int64_t>(opt_.dp_size);
+  for (std::size_t k = 0; k < slots_; ++k) {
+    const std::int64_t r = row_ + static_cast<std::int64_t>(k) * dp + opt_.dp_rank;
+    if (r >= rows) return;  // the next epoch's rows: its order is not drawn yet
+    for (std::int64_t i = row_start(r); i < row_start(r + 1); ++i)
+      for (std::size_t m = 0; m < opt_.group; ++m) {
+        const auto s = static_cast<std::size_t>(order_[static_cast<std::size_t>(i)]) * opt_.group + m;
+        corpus_.tokens.prefetch(off[s], std::min<std::size_t>(off[s + 1] - off[s], opt_.seq_len));
+        corpus_.loss_mask.prefetch(off[s], std::min<std::size_t>(off[s + 1] - off[s], opt_.seq_len));
+      }
+  }
+}
+
+void Loader::put_row(Batch& b, std::size_t slot) const {
+  if (opt_.group > 1) {  // one group: its m-th sample in the m-th block of rows
+    const std::int64_t g = order_[static_cast<std::size_t>(row_)];
     for (std::size_t m = 0; m < opt_.group; ++m) {
-      const auto s = static_cast<std::size_t>(order_[k]) * opt_.group + m;
-      corpus_.tokens.prefetch(off[s], std::min<std::size_t>(off[s + 1] - off[s], opt_.seq_len));
-      corpus_.loss_mask.prefetch(off[s], std::min<std::size_t>(off[s + 1] - off[s], opt_.seq_len));
+      const std::int64_t s = g * static_cast<std::int64_t>(opt_.group) + static_cast<std::int64_t>(m);
+      put_sample(b, m * slots_ + slot, 0, 0, corpus_, kind_, s, sample_size(s));
     }
+    return;
+  }
+  std::size_t used = 0;
+  std::int64_t segment = 0;
+  for (std::int64_t i = row_start(row_); i < row_start(row_ + 1); ++i) {
+    const std::int64_t s = order_[static_cast<std::size_t>(i)];
+    const std::size_t len = sample_size(s);
+    put_sample(b, slot, used, segment++, corpus_, kind_, s, len);
+    used += len;
+  }
 }
 
 Batch Loader::next() {
-  Batch b = opt_.group > 1 ? next_groups() : next_rows();
+  Batch b = empty_batch(opt_.rows, opt_.seq_len, opt_.pad_id);
+  const auto dp = static_cast<std::size_t>(opt_.dp_size), mine = static_cast<std::size_t>(opt_.dp_rank);
+  for (std::size_t k = 0; k < slots_ * dp; ++k) {
+    if (row_ == static_cast<std::int64_t>(rows_per_epoch())) start_epoch(epoch_ + 1);
+    if (k % dp == mine) put_row(b, k / dp);
+    ++row_;
+  }
   prefetch_next();
   return b;
 }
 
-Batch Loader::next_rows() {
-  Batch b = empty_batch(opt_.rows, opt_.seq_len, opt_.pad_id);
-  for (std::size_t row = 0; row < b.rows; ++row) {
-    std::size_t used = 0;
-    std::int64_t segment = 0;
-    while (true) {
-      if (position_ >= static_cast<std::int64_t>(order_.size())) start_epoch(epoch_ + 1);
-      const std::int64_t s = order_[static_cast<std::size_t>(position_)];
-      const std::size_t len = sample_size(s);
-      // A row takes one sample, or (packing SFT) as many whole samples as fit.
-      if (used > 0 && (kind_ == Kind::Pt || !opt_.packing || used + len > b.seq_len)) break;
-      put_sample(b, row, used, segment, corpus_, kind_, s, len);
-      used += len;
-      ++segment;
-      ++position_;
-      if (used >= b.seq_len) break;
-    }
-  }
-  return b;
+LoaderCursor Loader::cursor() const {
+  if (row_ == static_cast<std::int64_t>(rows_per_epoch())) return {epoch_ + 1, 0, opt_.seed};
+  return {epoch_, row_start(row_), opt_.seed};
 }
-
-Batch Loader::next_groups() {
-  Batch b = empty_batch(opt_.rows, opt_.seq_len, opt_.pad_id);
-  const std::size_t n = opt_.rows / opt_.group;
-  for (std::size_t k = 0; k < n; ++k) {
-    if (position_ >= static_cast<std::int64_t>(order_.size())) start_epoch(epoch_ + 1);
-    const std::int64_t g = order_[static_cast<std::size_t>(position_++)];
-    for (std::size_t m = 0; m < opt_.group; ++m) {
-      const std::int64_t s = g * static_cast<std::int64_t>(opt_.group) + static_cast<std::int64_t>(m);
-      put_sample(b, m * n + k, 0, 0, corpus_, kind_, s, sample_size(s));
-    }
-  }
-  return b;
-}
-
-std::size_t Loader::rows_per_epoch() const {
-  if (kind_ == Kind::Pt || !opt_.packing || opt_.group > 1) return per_rank_;
-  std::size_t rows = 0, used = 0;
-  for (const std::int64_t s : order_) {
-    const std::size_t len = sample_size(s);
-    if (used == 0 || used + len > opt_.seq_len) {
-      ++rows;
-      used = 0;
-    }
-    used += len;
-  }
-  return rows;
-}
-
-LoaderCursor Loader::cursor() const { return {epoch_, position_, opt_.seed, opt_.dp_size}; }
 
 void Loader::restore(const LoaderCursor& c) {
-  if (c.dp_size != opt_.dp_size)
-    util::fail("loader cursor", "saved with " + std::to_string(c.dp_size) + " data-parallel ranks, resumed with " + std::to_string(opt_.dp_size),
-               "resume with the same number of data-parallel ranks (resharding the loader is not supported yet)");
   if (c.seed != opt_.seed)
     util::fail("loader cursor", "saved with seed " + std::to_string(c.seed) + ", resumed with " + std::to_string(opt_.seed), "resume with the same seed");
+  if (c.epoch < 0 || c.position < 0 || c.position > static_cast<std::int64_t>(count_))
+    util::fail("loader cursor", "epoch " + std::to_string(c.epoch) + " position " + std::to_string(c.position) + " is outside the corpus' " +
+               std::to_string(count_) + " samples", "resume on the data the checkpoint was trained on");
   start_epoch(c.epoch);
-  if (c.position < 0 || c.position > static_cast<std::int64_t>(order_.size())) util::fail("loader cursor", "position out of range", "the checkpoint is damaged");
-  position_ = c.position;
+  std::int64_t r = c.position;
+  if (!row_start_.empty()) {
+    const auto it = std::lower_bound(row_start_.begin(), row_start_.end(), c.position);
+    if (it == row_start_.end() || *it != c.position)
+      util::fail("loader cursor", "sample " + std::to_string(c.position) + " of epoch " + std::to_string(c.epoch) + " does not start a packed row",
+                 "resume with the row length and data the checkpoint was trained with");
+    r = it - row_start_.begin();
+  }
+  row_ = r;
 }
 
 }  // namespace medgpt::data

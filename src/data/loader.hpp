@@ -1,8 +1,10 @@
-// Serves [B, T] training batches of a prepared corpus to one data-parallel rank: a seeded shuffle
-// per epoch shared by all ranks, rank r taking every dp_size-th sample of it (disjoint shards of
-// equal length), SFT samples packed several to a row with attention kept inside each sample
-// (segment ids, positions restarting) or one per row, labels -100 where there is no loss. The
-// cursor (epoch, position, seed) restores exactly the batches an uninterrupted run would see.
+// Serves [B, T] training batches of a prepared corpus to one data-parallel rank. The row stream
+// does not depend on the layout: a seeded shuffle per epoch, SFT samples packed several to a row
+// (attention kept inside each sample: segment ids, positions restarting) or one per row, labels
+// -100 where there is no loss. Each call of next() takes the stream's next dp_size x B rows and
+// keeps every dp_size-th of them, so an optimizer step trains on the same rows with any number of
+// ranks or micro-batch size. The cursor (epoch, position, seed) is the same on every rank and
+// restores exactly the batches an uninterrupted run would see, in any layout.
 #pragma once
 
 #include <cstdint>
@@ -39,9 +41,8 @@ struct Batch {
 };
 
 struct LoaderCursor {
-  std::int64_t epoch = 0, position = 0;  // position: samples of this rank's epoch order consumed
+  std::int64_t epoch = 0, position = 0;  // position: samples (groups) of the epoch's order consumed
   std::uint64_t seed = 0;
-  int dp_size = 1;
 };
 
 // Samples in a corpus: pt blocks or sft conversations (or pair rows).
@@ -56,28 +57,33 @@ class Loader {
   Loader(const TokenArrays& corpus, Kind kind, LoaderOptions opt);
   Batch next();
   LoaderCursor cursor() const;
-  // util::Error when the cursor was saved with another dp size or seed.
+  // util::Error when the cursor was saved with another seed, or does not fall on a row of its epoch
+  // (another corpus or row length).
   void restore(const LoaderCursor& c);
-  std::size_t samples_per_rank() const { return per_rank_; }
-  // Rows this rank's share of the current epoch fills (packing fits several SFT samples in a row);
-  // groups, for grouped samples.
-  std::size_t rows_per_epoch() const;
+  // Samples (groups, for grouped samples) in an epoch.
+  std::size_t samples_per_epoch() const { return count_; }
+  // Rows of the whole stream in an epoch (packing fits several SFT samples in a row; groups, for
+  // grouped samples), for all ranks together.
+  std::size_t rows_per_epoch() const { return row_start_.empty() ? count_ : row_start_.size() - 1; }
 
  private:
   void start_epoch(std::int64_t epoch);
   std::size_t sample_size(std::int64_t s) const;
-  Batch next_groups();
-  Batch next_rows();
-  // Starts reading the samples of the next batch from a memory-mapped corpus (disk I/O overlaps
-  // the training step).
+  // Where row r of the epoch starts in order_ (rows end where the next one starts).
+  std::int64_t row_start(std::int64_t r) const { return row_start_.empty() ? r : row_start_[static_cast<std::size_t>(r)]; }
+  // Writes row row_ of the epoch into this rank's batch slot `slot`.
+  void put_row(Batch& b, std::size_t slot) const;
+  // Starts reading the samples of this rank's next batch from a memory-mapped corpus (disk I/O
+  // overlaps the training step).
   void prefetch_next() const;
 
   const TokenArrays& corpus_;
   Kind kind_;
   LoaderOptions opt_;
-  std::size_t count_ = 0, per_rank_ = 0;
-  std::vector<std::int64_t> order_;  // this rank's samples for the current epoch
-  std::int64_t epoch_ = 0, position_ = 0;
+  std::size_t count_ = 0, slots_ = 0;   // samples (groups) per epoch; rows (groups) per batch
+  std::vector<std::int64_t> order_;      // the epoch's samples (groups), shuffled
+  std::vector<std::int64_t> row_start_;  // packing: each row's first index in order_, then order_.size()
+  std::int64_t epoch_ = 0, row_ = 0;     // the stream's next row
 };
 
 }  // namespace medgpt::data

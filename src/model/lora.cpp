@@ -77,8 +77,8 @@ Placement placement(const Linear& l) {
   Placement p;
   p.in = l.in_features();
   p.out = l.out_features();
-  if (l.split_dim() == 0) p.b_dim = 0;  // column-parallel: B [out/tp, r] split like W
-  if (l.split_dim() == 1) p.a_dim = 1;  // row-parallel: A [r, in/tp] split like W
+  p.a_dim = lora_split_dim(l.split_dim(), true);
+  p.b_dim = lora_split_dim(l.split_dim(), false);
   return p;
 }
 
@@ -237,6 +237,18 @@ NamedTensors lora_parameters(const Transformer& m) {
   }
   if (!out.empty() && m.score_head().defined()) out.emplace_back(kScoreKey, m.score_head());
   return out;
+}
+
+int lora_split_dim(int base_split_dim, bool is_a) {
+  if (is_a) return base_split_dim == 1 ? 1 : -1;  // row-parallel: A [r, in/tp] split like W
+  return base_split_dim == 0 ? 0 : -1;             // column-parallel: B [out/tp, r] split like W
+}
+
+bool lora_base_weight(const std::string& key, std::string* weight, bool* is_a) {
+  std::string path;
+  if (!parse_key(key, &path, is_a)) return false;
+  *weight = path + ".weight";
+  return true;
 }
 
 int lora_split_dim(const Transformer& m, const std::string& name) {

@@ -84,6 +84,12 @@ NamedTensors lora_parameters(const Transformer& m);
 // The dimension a lora_parameters() tensor is split along over tp ranks (lora_A: 1 for
 // row-parallel layers; lora_B: 0 for column-parallel layers), or -1 when every rank holds it whole.
 int lora_split_dim(const Transformer& m, const std::string& name);
+// The same from the adapted layer's split dimension (0 column-parallel, 1 row-parallel, -1 none):
+// A [r, in] follows a row-parallel W, B [out, r] a column-parallel one.
+int lora_split_dim(int base_split_dim, bool is_a);
+// The weight a PEFT key adapts ("model.layers.0.self_attn.q_proj.weight") and whether the key is
+// lora_A; false when it is not a LoRA key.
+bool lora_base_weight(const std::string& key, std::string* weight, bool* is_a);
 void set_lora_enabled(Transformer& m, bool on);
 void set_lora_training(Transformer& m, bool on);
 

@@ -30,9 +30,8 @@ class Objective {
   // sum of the batch's item losses / normalizer. `training` enables training-only noise (NEFTune).
   virtual at::Tensor loss(const data::Batch& b, double normalizer, bool training) = 0;
 
-  // Pipeline parallelism (parallel/pipeline.hpp) splits loss() at the stage boundaries. Objectives
-  // whose loss runs other forward passes (a live reference model) are not split: false.
-  virtual bool pipelined() const { return false; }
+  // Pipeline parallelism (parallel/pipeline.hpp) splits loss() at the stage boundaries, for the
+  // stages whose table row says so (align/stage.hpp: a live reference model does not split).
   // This stage's part of loss(): `input` is the previous stage's output (undefined on the first
   // stage). Returns the activation to send on [rows, seq_len, hidden], or on the last stage the loss.
   virtual at::Tensor stage_forward(const data::Batch& b, const at::Tensor& input, double normalizer, bool training);

@@ -11,6 +11,7 @@
 #include "parallel/agreement.hpp"
 #include "model/checkpoint.hpp"
 #include "model/commit_marker.hpp"
+#include "model/shard_index.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
 #include "util/h5.hpp"
@@ -23,13 +24,24 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// One optimizer file per (tp, pp, dp) rank that holds state; the pp part only under pipeline
-// parallelism (a pp 1 checkpoint keeps the names it always had).
-std::string optim_file(const parallel::Grid& g, int dp_rank) {
+// Checkpoints before optimizer state by name: one flat range per rank, resumable in the same layout.
+std::string legacy_optim_file(const parallel::Grid& g, int dp_rank) {
   char buf[80];
   if (g.pp_size() == 1) std::snprintf(buf, sizeof buf, "optim-tp%02d-dp%02d-of-%02d.h5", g.tp_rank(), dp_rank, g.dp_size());
   else std::snprintf(buf, sizeof buf, "optim-tp%02d-pp%02d-dp%02d-of-%02d.h5", g.tp_rank(), g.pp_rank(), dp_rank, g.dp_size());
   return buf;
+}
+
+// Where segment i of this rank's flat buffer lies in its tensor's logical shape (a tp shard along
+// split_dim, or all of it).
+TensorBlock block_of(const at::Tensor& p, int split_dim, int tp_rank, int tp) {
+  TensorBlock b{p.sizes().vec(), std::vector<std::int64_t>(static_cast<std::size_t>(p.dim()), 0), p.sizes().vec()};
+  if (split_dim >= 0) {
+    const auto d = static_cast<std::size_t>(split_dim);
+    b.offset[d] = b.shape[d] * tp_rank;
+    b.logical[d] *= tp;
+  }
+  return b;
 }
 
 // Committed step folders, oldest first.
@@ -63,6 +75,32 @@ void die_here_for_test(std::int64_t step, const char* point) {
 }
 
 }  // namespace
+
+std::string optimizer_file(int tp_rank, int tp, int pp_rank, int pp, int dp_rank, int dp) {
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "optim-tp%02d-of-%02d-pp%02d-of-%02d-dp%02d-of-%02d.h5", tp_rank, tp, pp_rank, pp, dp_rank, dp);
+  return buf;
+}
+
+void write_optimizer_file(const std::string& path, std::int64_t steps, const std::vector<MomentPiece>& pieces) {
+  util::H5File f = util::H5File::create(path);
+  f.set_attr("", "format", "medgpt-optimizer");
+  f.set_attr("", "steps", std::vector<std::int64_t>{steps});
+  for (const MomentPiece& p : pieces)
+    for (const auto& [moment, values] : {std::make_pair("exp_avg", &p.exp_avg), std::make_pair("exp_avg_sq", &p.exp_avg_sq)}) {
+      const std::string name = std::string(moment) + "/" + p.name;
+      const at::Tensor v = values->to(at::kFloat).contiguous();
+      if (v.numel() != p.end - p.begin) util::fail(path + ": " + name, "holds another number of elements than its range", "internal error");
+      f.write(name, H5T_NATIVE_FLOAT, {static_cast<std::uint64_t>(v.numel())}, v.data_ptr());
+      f.set_attr(name, "dtype", "float32");
+      f.set_attr(name, "logical_shape", p.block.logical);
+      f.set_attr(name, "offset", p.block.offset);
+      f.set_attr(name, "block_shape", p.block.shape);
+      f.set_attr(name, "range", std::vector<std::int64_t>{p.begin, p.end});
+    }
+  f.close();
+  util::fsync_path(path);
+}
 
 std::int64_t checkpoint_step(const std::string& dir) {
   const nlohmann::json meta = util::read_json_file(dir + "/meta.json");
@@ -117,10 +155,8 @@ std::string RunCheckpointer::save(const RunState& state, const FlatParams& flat,
   });
   die_here_for_test(state.step, "start");
 
-  const int tp = grid_.tp_size(), tpr = grid_.tp_rank(), dp = grid_.dp_size(), dpr = grid_.dp_rank();
+  const int tp = grid_.tp_size(), tpr = grid_.tp_rank(), dpr = grid_.dp_rank();
   std::vector<model::FileDigest> written;  // this rank's files, for COMMITTED
-  const std::vector<std::int64_t> epochs = parallel::allgather_int(grid_.dp(), state.cursor.epoch);
-  const std::vector<std::int64_t> positions = parallel::allgather_int(grid_.dp(), state.cursor.position);
   parallel::together(world, [&] {
     if (dpr == 0) {  // the trainable tensors, from the fp32 master
       model::NamedTensors tensors;
@@ -129,13 +165,9 @@ std::string RunCheckpointer::save(const RunState& state, const FlatParams& flat,
         const FlatSegment& s = flat.segments()[i];
         const at::Tensor& p = flat.params()[i].second;
         tensors.emplace_back(s.name, flat.master.narrow(0, s.offset, s.numel).view(p.sizes()));
-        std::vector<std::int64_t> full = p.sizes().vec(), off(full.size(), 0);
-        if (split_dims_[i] >= 0) {
-          off[static_cast<std::size_t>(split_dims_[i])] = full[static_cast<std::size_t>(split_dims_[i])] * tpr;
-          full[static_cast<std::size_t>(split_dims_[i])] *= tp;
-        }
-        logical.push_back(full);
-        offsets.push_back(off);
+        const TensorBlock b = block_of(p, split_dims_[i], tpr, tp);
+        logical.push_back(b.logical);
+        offsets.push_back(b.offset);
       }
       const model::ShardLayout l{tpr, tp, grid_.pp_rank(), grid_.pp_size()};
       model::write_model_shard(tmp, l, tensors, logical, offsets);
@@ -144,18 +176,17 @@ std::string RunCheckpointer::save(const RunState& state, const FlatParams& flat,
       die_here_for_test(state.step, "model");
     }
     if (layout_.zero == 1 || dpr == 0) {  // without ZeRO every dp rank holds the same state
-      const std::string path = tmp + "/" + optim_file(grid_, dpr);
-      {
-        util::H5File f = util::H5File::create(path);
-        f.set_attr("", "format", "medgpt-optimizer");
-        f.set_attr("", "state", std::vector<std::int64_t>{1, adam.steps(), adam.lo(), adam.hi(), flat.padded()});
-        const std::vector<std::uint64_t> dims{static_cast<std::uint64_t>(adam.hi() - adam.lo())};
-        f.write("exp_avg", H5T_NATIVE_FLOAT, dims, adam.exp_avg().contiguous().data_ptr());
-        f.write("exp_avg_sq", H5T_NATIVE_FLOAT, dims, adam.exp_avg_sq().contiguous().data_ptr());
-        f.close();
+      const std::string optim_name = optimizer_file(tpr, tp, grid_.pp_rank(), grid_.pp_size(), dpr, grid_.dp_size());
+      std::vector<MomentPiece> pieces;
+      for (std::size_t i = 0; i < flat.segments().size(); ++i) {
+        const FlatSegment& s = flat.segments()[i];
+        const std::int64_t lo = std::max(adam.lo(), s.offset), hi = std::min(adam.hi(), s.offset + s.numel);
+        if (s.copy || hi <= lo) continue;  // a tied head's copy has the embedding's state
+        pieces.push_back({s.name, block_of(flat.params()[i].second, split_dims_[i], tpr, tp), lo - s.offset, hi - s.offset,
+                          adam.exp_avg().narrow(0, lo - adam.lo(), hi - lo), adam.exp_avg_sq().narrow(0, lo - adam.lo(), hi - lo)});
       }
-      util::fsync_path(path);
-      written.push_back(model::digest_file(tmp, optim_file(grid_, dpr)));
+      write_optimizer_file(tmp + "/" + optim_name, adam.steps(), pieces);
+      written.push_back(model::digest_file(tmp, optim_name));
       die_here_for_test(state.step, "optim");
     }
   });
@@ -168,10 +199,6 @@ std::string RunCheckpointer::save(const RunState& state, const FlatParams& flat,
     if (world.rank() != 0) return;
     if (!side_files_from_.empty()) model::copy_side_files(side_files_from_, tmp);
     die_here_for_test(state.step, "side");
-    nlohmann::ordered_json cursors = nlohmann::ordered_json::array();
-    for (int r = 0; r < dp; ++r)
-      cursors.push_back({{"epoch", epochs[static_cast<std::size_t>(r)]}, {"position", positions[static_cast<std::size_t>(r)]},
-                         {"seed", state.cursor.seed}, {"dp_size", dp}});
     nlohmann::ordered_json meta;
     meta["format_version"] = 1;
     meta["kind"] = "medgpt-checkpoint";
@@ -185,14 +212,15 @@ std::string RunCheckpointer::save(const RunState& state, const FlatParams& flat,
                        {"stage", layout_.stage},
                        {"trainable", layout_.trainable},
                        {"precision", layout_.precision},
-                       {"dp", dp},
+                       {"dp", grid_.dp_size()},
                        {"zero", layout_.zero},
-                       {"flat_numel", layout_.flat_numel},
+                       {"trainable_numel", layout_.trainable_numel},
                        {"global_batch_size", layout_.global_batch},
                        {"micro_batch_size", layout_.micro_batch},
                        {"seq_len", layout_.seq_len},
                        {"corpus", {{"path", layout_.corpus}, {"samples", layout_.corpus_samples}, {"tokens", layout_.corpus_tokens}}},
-                       {"loader_cursors", cursors},
+                       {"loader", {{"epoch", state.cursor.epoch}, {"position", state.cursor.position}, {"seed", state.cursor.seed}}},
+                       {"optimizer", {{"steps", adam.steps()}, {"state", "by tensor name: optim-*.h5 exp_avg/NAME, exp_avg_sq/NAME"}}},
                        {"rng", "seeded per (seed, step, micro-batch, dp rank): nothing to carry"},
                        {"config", config_text_}};
     util::write_file_atomic(tmp + "/meta.json", meta.dump(2) + "\n");
@@ -240,14 +268,17 @@ void check_resumable(const std::string& dir, const RunLayout& layout_, bool warn
   const std::string other = "this output dir holds another run: use a new --output-dir, or --resume never to start over in it";
   same("stage", layout_.stage, other);
   same("trainable", layout_.trainable, other);
-  if (layout_.flat_numel > 0) same("flat_numel", layout_.flat_numel, other + " (the model or its trainable parameters differ)");
+  if (layout_.trainable_numel > 0 && t.contains("trainable_numel"))
+    same("trainable_numel", layout_.trainable_numel, other + " (the model or its trainable parameters differ)");
   same("precision", layout_.precision, "resume with the same --train.precision");
-  if (meta.value("tp", 1) != layout_.tp || meta.value("pp", 1) != layout_.pp)
-    util::fail(dir + "/meta.json: tp", "checkpoint layout tp " + std::to_string(meta.value("tp", 1)) + " pp " + std::to_string(meta.value("pp", 1)) +
-               " differs from this run's tp " + std::to_string(layout_.tp) + " pp " + std::to_string(layout_.pp),
-               "resume with the same --parallel.tp/--parallel.pp (or export the model and start a new run from it)");
-  same("dp", layout_.dp, "resume with the same number of ranks / data-parallel size");
-  same("zero", layout_.zero, "resume with the same --train.zero");
+  if (!t.contains("optimizer")) {  // written before optimizer state by name: the same layout only
+    if (meta.value("tp", 1) != layout_.tp || meta.value("pp", 1) != layout_.pp)
+      util::fail(dir + "/meta.json: tp", "checkpoint layout tp " + std::to_string(meta.value("tp", 1)) + " pp " + std::to_string(meta.value("pp", 1)) +
+                 " differs from this run's tp " + std::to_string(layout_.tp) + " pp " + std::to_string(layout_.pp),
+                 "this checkpoint was written by an older medgpt: resume it with the same --parallel.tp/--parallel.pp");
+    same("dp", layout_.dp, "this checkpoint was written by an older medgpt: resume it with the same number of ranks / data-parallel size");
+    same("zero", layout_.zero, "this checkpoint was written by an older medgpt: resume it with the same --train.zero");
+  }
   // Checkpoints of older versions lack these: nothing to compare.
   auto known = [&](const char* key, std::int64_t mine) { return mine > 0 && t.contains(key) && t.at(key).get<std::int64_t>() > 0; };
   const std::string fresh = "or start a new run from this checkpoint's weights (--model.path " + dir + ") in another --output-dir";
@@ -268,43 +299,108 @@ void check_resumable(const std::string& dir, const RunLayout& layout_, bool warn
               " (same global batch: each step takes the same rows, accumulated in other groups)");
 }
 
+namespace {
+
+// The data cursor of a checkpoint written before the layout-independent sample order: one per dp
+// rank. One rank's is the same; several ranks' took every dp-th sample each, which the global order
+// continues exactly when each row is one sample (not for packed rows).
+data::LoaderCursor legacy_cursor(const nlohmann::json& cursors, const std::string& where) {
+  data::LoaderCursor c{cursors.at(0).at("epoch"), 0, cursors.at(0).at("seed")};
+  for (const auto& r : cursors) {
+    if (r.at("epoch") != c.epoch)
+      util::fail(where, "its data-parallel ranks stopped in different epochs", "resume it with the medgpt that wrote it");
+    c.position += r.at("position").get<std::int64_t>();
+  }
+  return c;
+}
+
+}  // namespace
+
 RunState RunCheckpointer::load(const std::string& dir, FlatParams& flat, AdamW& adam) {
   parallel::Comm& world = grid_.world();
+  // meta.json and the index of every shard file, read on rank 0 (the others' views of a shared
+  // filesystem may lag); each rank then reads only the parts it holds.
+  const std::string meta_text = parallel::root_decides(world, [&] {
+    check_resumable(dir, layout_, /*warn=*/false);  // warned when the run checked it first
+    return util::read_file(dir + "/meta.json");
+  });
+  const nlohmann::json meta = nlohmann::json::parse(meta_text);
+  const nlohmann::json& t = meta.at("trainer");
+  const bool by_name = t.contains("optimizer");
+  const int old_tp = meta.value("tp", 1), old_pp = meta.value("pp", 1);
+  const std::string indexes = parallel::root_decides(world, [&] {
+    std::vector<std::string> models, optims;
+    for (int p = 0; p < old_pp; ++p)
+      for (int r = 0; r < old_tp; ++r) models.push_back(model::shard_file({r, old_tp, p, old_pp}));
+    nlohmann::json j = {{"model", model::ShardIndex::scan(dir, models, "").to_json()}};
+    if (by_name) {
+      for (const auto& e : fs::directory_iterator(dir)) {
+        const std::string name = e.path().filename().string();
+        if (name.rfind("optim-", 0) == 0 && e.path().extension() == ".h5") optims.push_back(name);
+      }
+      std::sort(optims.begin(), optims.end());
+      j["exp_avg"] = model::ShardIndex::scan(dir, optims, "exp_avg").to_json();
+      j["exp_avg_sq"] = model::ShardIndex::scan(dir, optims, "exp_avg_sq").to_json();
+      const int old_dp = t.value("dp", 1), old_zero = t.value("zero", 0);
+      if (old_tp != layout_.tp || old_pp != layout_.pp || old_dp != layout_.dp || old_zero != layout_.zero)
+        util::log("resharding " + dir + " from tp " + std::to_string(old_tp) + " pp " + std::to_string(old_pp) + " dp " + std::to_string(old_dp) +
+                  " zero " + std::to_string(old_zero) + " to tp " + std::to_string(layout_.tp) + " pp " + std::to_string(layout_.pp) + " dp " +
+                  std::to_string(layout_.dp) + " zero " + std::to_string(layout_.zero));
+    }
+    return j.dump();
+  });
   RunState state;
   parallel::together(world, [&] {
-    check_resumable(dir, layout_, /*warn=*/false);  // warned when the run checked it first
-    const nlohmann::json meta = util::read_json_file(dir + "/meta.json");
-    const nlohmann::json& t = meta.at("trainer");
-    std::map<std::string, at::Tensor> full;
-    for (auto& [name, tensor] : model::read_model_full(dir)) full[name] = tensor;
+    const nlohmann::json idx = nlohmann::json::parse(indexes);
+    const model::ShardIndex weights = model::ShardIndex::from_json(dir, idx.at("model").get<std::string>());
+    const int tp = grid_.tp_size(), tpr = grid_.tp_rank();
+    std::vector<TensorBlock> blocks;
     at::NoGradGuard no_grad;
     for (std::size_t i = 0; i < flat.segments().size(); ++i) {
       const FlatSegment& s = flat.segments()[i];
-      auto it = full.find(s.name);
-      if (it == full.end()) util::fail(dir, "has no tensor " + s.name, "the checkpoint belongs to another model");
-      at::Tensor part = it->second;
-      const at::Tensor& p = flat.params()[i].second;
-      if (split_dims_[i] >= 0) part = part.narrow(split_dims_[i], p.size(split_dims_[i]) * grid_.tp_rank(), p.size(split_dims_[i]));
-      if (part.sizes() != p.sizes()) util::fail(dir + ": " + s.name, "has another shape than this run's parameter", "the checkpoint belongs to another model");
-      flat.master.narrow(0, s.offset, s.numel).copy_(part.reshape({-1}));
+      blocks.push_back(block_of(flat.params()[i].second, split_dims_[i], tpr, tp));
+      const TensorBlock& b = blocks.back();
+      if (weights.has(s.name) && weights.logical_shape(s.name) != b.logical)
+        util::fail(dir + ": " + s.name, "has shape " + nlohmann::json(weights.logical_shape(s.name)).dump() + ", this run's is " + nlohmann::json(b.logical).dump(),
+                   "the checkpoint belongs to another model");
+      flat.master.narrow(0, s.offset, s.numel).copy_(weights.read_block(s.name, b.offset, b.shape).reshape({-1}));
     }
     flat.publish();
-    const int dpr = layout_.zero == 1 ? grid_.dp_rank() : 0;
-    const std::string path = dir + "/" + optim_file(grid_, dpr);
-    const util::H5File f = util::H5File::open(path);
-    const auto st = f.attr_ints("", "state");
-    if (st.size() != 5 || st[2] != adam.lo() || st[3] != adam.hi() || st[4] != flat.padded())
-      util::fail(path, "optimizer shard does not cover this rank's range", "resume with the same layout");
-    at::Tensor m = at::empty({adam.hi() - adam.lo()}, at::kFloat), v = at::empty_like(m);
-    f.read("exp_avg", H5T_NATIVE_FLOAT, m.data_ptr());
-    f.read("exp_avg_sq", H5T_NATIVE_FLOAT, v.data_ptr());
-    adam.set_state(m, v, st[1]);
+    at::Tensor m = at::zeros({adam.hi() - adam.lo()}, at::kFloat), v = at::zeros_like(m);
+    std::int64_t steps = 0;
+    if (by_name) {
+      const model::ShardIndex exp_avg = model::ShardIndex::from_json(dir, idx.at("exp_avg").get<std::string>());
+      const model::ShardIndex exp_avg_sq = model::ShardIndex::from_json(dir, idx.at("exp_avg_sq").get<std::string>());
+      for (std::size_t i = 0; i < flat.segments().size(); ++i) {
+        const FlatSegment& s = flat.segments()[i];
+        const std::int64_t lo = std::max(adam.lo(), s.offset), hi = std::min(adam.hi(), s.offset + s.numel);
+        if (hi <= lo) continue;
+        const TensorBlock& b = blocks[i];
+        m.narrow(0, lo - adam.lo(), hi - lo).copy_(exp_avg.read(s.name, b.offset, b.shape, lo - s.offset, hi - s.offset));
+        v.narrow(0, lo - adam.lo(), hi - lo).copy_(exp_avg_sq.read(s.name, b.offset, b.shape, lo - s.offset, hi - s.offset));
+      }
+      steps = t.at("optimizer").at("steps");
+    } else {
+      const std::string path = dir + "/" + legacy_optim_file(grid_, layout_.zero == 1 ? grid_.dp_rank() : 0);
+      const util::H5File f = util::H5File::open(path);
+      const auto st = f.attr_ints("", "state");
+      if (st.size() != 5 || st[2] != adam.lo() || st[3] != adam.hi() || st[4] != flat.padded())
+        util::fail(path, "optimizer shard does not cover this rank's range", "resume with the same layout");
+      f.read("exp_avg", H5T_NATIVE_FLOAT, m.data_ptr());
+      f.read("exp_avg_sq", H5T_NATIVE_FLOAT, v.data_ptr());
+      steps = st[1];
+    }
+    adam.set_state(m, v, steps);
     state.step = t.at("step");
     state.tokens = t.at("tokens");
     state.skipped_steps = t.value("skipped_steps", 0);
     state.bad_in_row = t.value("bad_steps_in_row", 0);
-    const nlohmann::json& c = t.at("loader_cursors").at(static_cast<std::size_t>(grid_.dp_rank()));
-    state.cursor = {c.at("epoch"), c.at("position"), c.at("seed"), c.at("dp_size")};
+    if (t.contains("loader")) {
+      const nlohmann::json& c = t.at("loader");
+      state.cursor = {c.at("epoch"), c.at("position"), c.at("seed")};
+    } else {
+      state.cursor = legacy_cursor(t.at("loader_cursors"), dir + "/meta.json: trainer.loader_cursors");
+    }
   });
   loaded_step_ = state.step;
   return state;

@@ -81,11 +81,9 @@ Trainer::Trainer(TrainerOptions opt, parallel::Grid& grid, FlatParams& flat, Obj
   accumulation_ = opt_.global_batch_size / (opt_.micro_batch_size * grid.dp_size());
   if (opt_.max_steps > 0) {
     total_ = opt_.max_steps;
-  } else {
-    // Rows per epoch: the most any dp rank fills (packing makes them differ slightly).
-    const std::int64_t rows = parallel::allreduce_int(grid.dp(), static_cast<std::int64_t>(loader_.rows_per_epoch()), parallel::ReduceOp::kMax);
-    const std::int64_t steps_per_epoch = std::max<std::int64_t>(1, (rows + opt_.micro_batch_size * accumulation_ - 1) / (opt_.micro_batch_size * accumulation_));
-    total_ = static_cast<std::int64_t>(std::ceil(opt_.epochs * static_cast<double>(steps_per_epoch)));
+  } else {  // the stream's rows per epoch, the same on every rank and in every layout
+    const auto rows = static_cast<std::int64_t>(loader_.rows_per_epoch()), per_step = opt_.micro_batch_size * accumulation_ * grid.dp_size();
+    total_ = static_cast<std::int64_t>(std::ceil(opt_.epochs * static_cast<double>(std::max<std::int64_t>(1, (rows + per_step - 1) / per_step))));
   }
   schedule_ = {opt_.schedule, warmup_steps(opt_.warmup_steps, opt_.warmup_ratio, total_), total_, opt_.min_lr_rate};
 }
@@ -123,7 +121,7 @@ std::pair<double, double> Trainer::evaluate(nlohmann::ordered_json* row) {
       loss_sum += pipeline_.forward_only(1, stage);
     }
     items += objective_.items(b);
-    metrics.add(objective_.take_metrics());
+    metrics.add(stage_metrics());
     groups.clear();
   };
   for (std::int64_t s = grid_.dp_rank(); s < n; s += grid_.dp_size()) {
@@ -241,12 +239,36 @@ double Trainer::forward_backward(const std::vector<data::Batch>& micro, double n
   stage.activation_like = [&](int i) { return objective_.activation_like(micro[static_cast<std::size_t>(i)]); };
   stage.after_backward = [&](int) { flat_.collect_grads(); };
   loss_sum = pipeline_.train(static_cast<int>(accumulation_), stage);
-  window_.objective.add(objective_.take_metrics());
+  window_.objective.add(stage_metrics());
   const double wait = pipeline_.wait_seconds() - waited;
   timing_.forward += forward;
   timing_.backward += seconds_since(t0) - forward - wait;
   timing_.pipeline += wait;
   return loss_sum;
+}
+
+std::vector<Metric> Trainer::stage_metrics() {
+  std::vector<Metric> m = objective_.take_metrics();
+  if (grid_.pp_size() == 1) return m;
+  // Names as text, values (NaN included) as doubles, from the last stage.
+  const int last = grid_.pp_size() - 1;
+  std::string names;
+  for (const Metric& x : m) names += x.name + "\n";
+  names = parallel::broadcast_string(grid_.pp(), names, last);
+  std::vector<std::string> got;
+  for (std::size_t at = 0, nl; (nl = names.find('\n', at)) != std::string::npos; at = nl + 1) got.push_back(names.substr(at, nl - at));
+  if (got.empty()) return {};  // the LM stages: no metrics of their own
+  at::Tensor values = at::zeros({2, static_cast<std::int64_t>(got.size())}, at::kDouble);
+  if (grid_.pp_rank() == last)
+    for (std::size_t i = 0; i < m.size(); ++i) {
+      values[0][static_cast<std::int64_t>(i)] = m[i].value;
+      values[1][static_cast<std::int64_t>(i)] = m[i].weight;
+    }
+  grid_.pp().broadcast(values, last);
+  m.clear();
+  for (std::size_t i = 0; i < got.size(); ++i)
+    m.push_back({got[i], values[0][static_cast<std::int64_t>(i)].item<double>(), values[1][static_cast<std::int64_t>(i)].item<double>()});
+  return m;
 }
 
 void Trainer::sum_tied_embedding_grads() {
@@ -345,7 +367,7 @@ void Trainer::log_and_evaluate(const StepReport& step, MetricsLog& metrics) {
   nlohmann::ordered_json row;
   row["step"] = state_.step;
   row["epoch"] = static_cast<double>(loader_.cursor().epoch) +
-                 static_cast<double>(loader_.cursor().position) / static_cast<double>(std::max<std::size_t>(1, loader_.samples_per_rank()));
+                 static_cast<double>(loader_.cursor().position) / static_cast<double>(loader_.samples_per_epoch());
   row["loss"] = window_.finite ? window_.loss / static_cast<double>(window_.finite) : NAN;
   row["lr"] = opt_.adam.lr * schedule_.factor(state_.step);  // the next update's, as transformers logs it
   row["grad_norm"] = step.grad_norm;

@@ -94,6 +94,9 @@ class Trainer {
   // other, or through the pipeline stages in 1F1B order. Returns the summed loss (0 on a pipeline
   // stage other than the last).
   double forward_backward(const std::vector<data::Batch>& micro, double normalizer);
+  // The objective's metrics of the batches since the last call; under pipeline parallelism the
+  // last stage's (where the loss is computed), on every stage.
+  std::vector<Metric> stage_metrics();
   // Pipeline parallelism with a tied embedding: the first and the last stage's copies get the sum
   // of both gradients.
   void sum_tied_embedding_grads();

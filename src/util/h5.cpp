@@ -122,8 +122,30 @@ void H5File::read(const std::string& name, hid_t type, void* out) const {
     fail(path_ + ": " + name, "read failed", "the file is damaged");
 }
 
-std::vector<std::string> H5File::datasets() const {
+void H5File::read_block(const std::string& name, hid_t type, const std::vector<std::uint64_t>& start, const std::vector<std::uint64_t>& count,
+                        void* out) const {
+  const std::vector<std::uint64_t> d = dims(name);
+  std::uint64_t n = 1;
+  for (std::size_t i = 0; i < count.size(); ++i) {
+    if (start.size() != d.size() || count.size() != d.size() || start[i] + count[i] > d[i])
+      fail(path_ + ": " + name, "block outside the dataset", "the file does not belong to this checkpoint, or is damaged");
+    n *= count[i];
+  }
+  if (n == 0) return;
+  Handle set{H5Dopen2(id_, name.c_str(), H5P_DEFAULT), H5Dclose};
+  Handle file_space{H5Dget_space(set.id), H5Sclose};
+  std::vector<hsize_t> s0(start.begin(), start.end()), c0(count.begin(), count.end());
+  Handle mem_space{d.empty() ? H5Screate(H5S_SCALAR) : H5Screate_simple(static_cast<int>(c0.size()), c0.data(), nullptr), H5Sclose};
+  if (!d.empty() && H5Sselect_hyperslab(file_space.id, H5S_SELECT_SET, s0.data(), nullptr, c0.data(), nullptr) < 0)
+    fail(path_ + ": " + name, "cannot select the block", "the file is damaged");
+  if (H5Dread(set.id, type, mem_space.id, file_space.id, H5P_DEFAULT, out) < 0) fail(path_ + ": " + name, "read failed", "the file is damaged");
+}
+
+std::vector<std::string> H5File::datasets(const std::string& group) const {
   std::vector<std::string> names;
+  if (!group.empty() && !has(group)) return names;
+  Handle g{H5Gopen2(id_, group.empty() ? "/" : group.c_str(), H5P_DEFAULT), H5Gclose};
+  if (g.id < 0) fail(path_ + ": " + group, "is not a group", "the file is not a medgpt file or is damaged");
 #if H5_VERSION_GE(1, 12, 0)
   using LinkInfo = H5L_info2_t;
   const auto iterate = H5Literate2;
@@ -132,7 +154,7 @@ std::vector<std::string> H5File::datasets() const {
   const auto iterate = H5Literate;
 #endif
   iterate(
-      id_, H5_INDEX_NAME, H5_ITER_INC, nullptr,
+      g.id, H5_INDEX_NAME, H5_ITER_INC, nullptr,
       [](hid_t, const char* name, const LinkInfo*, void* op) -> herr_t {
         static_cast<std::vector<std::string>*>(op)->emplace_back(name);
         return 0;

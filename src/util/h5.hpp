@@ -32,12 +32,16 @@ class H5File {
   std::vector<std::uint64_t> dims(const std::string& name) const;
   // Reads the whole dataset into `out` (sized by the caller: elements x element size of `type`).
   void read(const std::string& name, hid_t type, void* out) const;
+  // Reads the block of `count` elements per dimension starting at `start` (a hyperslab) into `out`,
+  // row-major: only those bytes come from the disk.
+  void read_block(const std::string& name, hid_t type, const std::vector<std::uint64_t>& start, const std::vector<std::uint64_t>& count,
+                  void* out) const;
   // The file offset of a dataset stored contiguously (no chunks, no filters) with elements of
   // exactly `type`, for reading it through a memory map; kNoOffset otherwise.
   static constexpr std::uint64_t kNoOffset = ~std::uint64_t{0};
   std::uint64_t contiguous_offset(const std::string& name, hid_t type) const;
-  // Names of the datasets directly under the root group, sorted.
-  std::vector<std::string> datasets() const;
+  // Names of the objects directly under `group` (the root group by default), sorted.
+  std::vector<std::string> datasets(const std::string& group = "") const;
 
   // Attributes on the file root ("") or a dataset.
   void set_attr(const std::string& obj, const std::string& key, const std::string& value);

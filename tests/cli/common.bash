@@ -3,6 +3,10 @@
 #   check NAME CONDITION   evaluates CONDITION (a string), prints "ok   NAME" or "FAIL NAME" and counts failures
 #   mpi NP CMD...          CMD on NP ranks (oversubscribed: this machine may have fewer cores)
 #   finish                 prints the failure count; the script's status is 0 only without failures
+#   below X LIMIT          X is a number below LIMIT
+#   close A B [KEYS]       max |a-b| of loss, grad_norm, eval_loss (and the metrics named in KEYS, a
+#                          jq array) over two runs' metrics.jsonl, row by row (1e9 if the rows differ)
+#   weights A B [FILE]     max |a-b| over every tensor of two final/ folders (FILE: another file in them)
 #   preference_setup DIR   the preference tests' start: DIR/pt/final (the tiny Qwen3 pretrained 20 steps
 #                          on the bundled corpus) and DIR/pref.h5 (the bundled pairs, rows of 160, 40 held out)
 set -uo pipefail
@@ -13,6 +17,34 @@ mpi() { "${MPIEXEC:-mpiexec}" -q -np "$1" --oversubscribe "${@:2}"; }
 finish() {
   echo "$fails failed"
   [[ $fails -eq 0 ]]
+}
+below() { [[ -n $1 && $(jq -n "$1 < $2") == true ]]; }
+close() {
+  jq -n --slurpfile a "$1/metrics.jsonl" --slurpfile b "$2/metrics.jsonl" --argjson keys "${3:-[]}" \
+    'if ($a|length) != ($b|length) or ($a|length) == 0 then 1e9 else
+     [range($a|length) as $i | ($a[$i].loss - $b[$i].loss), ($a[$i].grad_norm - $b[$i].grad_norm),
+      (($a[$i].eval_loss // 0) - ($b[$i].eval_loss // 0)), ($keys[] as $k | ($a[$i][$k] // 0) - ($b[$i][$k] // 0)) | fabs] | max end'
+}
+weights() {  # fp32 or bf16 safetensors
+  python3 - "$1/final/${3:-model.safetensors}" "$2/final/${3:-model.safetensors}" <<'EOF'
+import json, struct, sys
+from array import array
+def load(path):
+    with open(path, 'rb') as f:
+        n = struct.unpack('<Q', f.read(8))[0]
+        head = json.loads(f.read(n)); data = f.read()
+    out = {}
+    for name, t in head.items():
+        if name == '__metadata__': continue
+        b, e = t['data_offsets']; raw = data[b:e]
+        if t['dtype'] == 'F32': out[name] = array('f', raw)
+        elif t['dtype'] == 'BF16': out[name] = array('f', b''.join(b'\0\0' + raw[i:i + 2] for i in range(0, len(raw), 2)))
+        else: sys.exit('dtype ' + t['dtype'])
+    return out
+a, b = load(sys.argv[1]), load(sys.argv[2])
+if a.keys() != b.keys(): print(1e9); sys.exit()
+print(max(max(abs(x - y) for x, y in zip(a[k], b[k])) for k in a))
+EOF
 }
 preference_setup() {
   local src="$MEDGPT_SOURCE_DIR"

@@ -122,10 +122,6 @@ dp=("${base[@]}" --data.train "$corpus" --train.max_steps 5 --train.eval_steps 5
 "$MEDGPT" "${dp[@]}" --output-dir "$work/dp1" 2> /dev/null
 mpi 2 "$MEDGPT" "${dp[@]}" --output-dir "$work/dp2" 2> /dev/null
 mpi 2 "$MEDGPT" "${dp[@]}" --train.zero 1 --output-dir "$work/dp2z" 2> /dev/null
-close() {  # max |a-b| over loss, grad_norm and eval_loss of two runs
-  jq -n --slurpfile a "$1/metrics.jsonl" --slurpfile b "$2/metrics.jsonl" \
-    '[range($a|length) as $i | ($a[$i].loss - $b[$i].loss), ($a[$i].grad_norm - $b[$i].grad_norm), (($a[$i].eval_loss // 0) - ($b[$i].eval_loss // 0)) | fabs] | max'
-}
 diff12=$(close "$work/dp1" "$work/dp2")
 check "dp=2 == dp=1 within 1e-5 (max diff $diff12)" '[[ -n "$diff12" && $(jq -n "$diff12 < 1e-5") == true && $(jq -s length "$work/dp2/metrics.jsonl") -eq 5 ]]'
 # The sharded gradient norm sums the squares in another order: equal to the last bits only.

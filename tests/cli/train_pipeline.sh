@@ -9,34 +9,6 @@ source "$(dirname "$0")/common.bash"
 : "${MEDGPT:?}" "${MEDGPT_SOURCE_DIR:?}" "${MEDGPT_FIXTURES_DIR:?}"
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 src="$MEDGPT_SOURCE_DIR"
-close() {  # max |a-b| of loss, grad_norm and eval_loss over two runs' metrics
-  jq -n --slurpfile a "$1/metrics.jsonl" --slurpfile b "$2/metrics.jsonl" \
-    'if ($a|length) != ($b|length) or ($a|length) == 0 then 1e9 else
-     [range($a|length) as $i | ($a[$i].loss - $b[$i].loss), ($a[$i].grad_norm - $b[$i].grad_norm),
-      (($a[$i].eval_loss // 0) - ($b[$i].eval_loss // 0)) | fabs] | max end'
-}
-weights() {  # max |a-b| over every tensor of two final/ folders (fp32 or bf16 safetensors; FILE: another file in them)
-  python3 - "$1/final/${3:-model.safetensors}" "$2/final/${3:-model.safetensors}" <<'EOF'
-import json, struct, sys
-from array import array
-def load(path):
-    with open(path, 'rb') as f:
-        n = struct.unpack('<Q', f.read(8))[0]
-        head = json.loads(f.read(n)); data = f.read()
-    out = {}
-    for name, t in head.items():
-        if name == '__metadata__': continue
-        b, e = t['data_offsets']; raw = data[b:e]
-        if t['dtype'] == 'F32': out[name] = array('f', raw)
-        elif t['dtype'] == 'BF16': out[name] = array('f', b''.join(b'\0\0' + raw[i:i + 2] for i in range(0, len(raw), 2)))
-        else: sys.exit('dtype ' + t['dtype'])
-    return out
-a, b = load(sys.argv[1]), load(sys.argv[2])
-if a.keys() != b.keys(): print(1e9); sys.exit()
-print(max(max(abs(x - y) for x, y in zip(a[k], b[k])) for k in a))
-EOF
-}
-below() { [[ -n $1 && $(jq -n "$1 < $2") == true ]]; }
 
 jq '.num_hidden_layers = 4' "$MEDGPT_FIXTURES_DIR/train/tiny-qwen3.json" > "$work/tied.json"
 jq '.num_hidden_layers = 4 | .tie_word_embeddings = false' "$MEDGPT_FIXTURES_DIR/train/tiny-qwen3.json" > "$work/untied.json"
@@ -118,7 +90,7 @@ run tied-pp2-r 2 tied --parallel.pp 2 --train.save_steps 2
 check "pp=2 preempted at step 2 ($rc1 rows) and resumed == straight, bit for bit" \
   'grep -q "resumed from" "$work/tied-pp2-r.log" && diff <(jq -c "[.step, .loss, .grad_norm, .eval_loss]" "$work/tied-pp2/metrics.jsonl") <(jq -c "[.step, .loss, .grad_norm, .eval_loss]" "$work/tied-pp2-r/metrics.jsonl")'
 check "pp=2 checkpoint: a model and an optimizer file per stage" \
-  '[[ -f "$work/tied-pp2-r/checkpoints/step-00000002/model-tp00-of-01-pp01-of-02.h5" && -f "$work/tied-pp2-r/checkpoints/step-00000002/optim-tp00-pp01-dp00-of-01.h5" ]]'
+  '[[ -f "$work/tied-pp2-r/checkpoints/step-00000002/model-tp00-of-01-pp01-of-02.h5" && -f "$work/tied-pp2-r/checkpoints/step-00000002/optim-tp00-of-01-pp01-of-02-dp00-of-01.h5" ]]'
 
 # Bad input: one line each, with the numbers.
 bad() {  # NAME PATTERN RANKS STAGE ARGS...
@@ -132,7 +104,7 @@ bad() {  # NAME PATTERN RANKS STAGE ARGS...
 bad "pp beyond the layer count" "parallel.pp: 5 stages for a model of 4 layers" 5 pt --parallel.pp 5
 bad "a layer split that does not sum" 'pp_layers: "1,2" gives 2 stages and 3 layers; the model has 4 layers' 2 pt --parallel.pp 2 --parallel.pp_layers 1,2
 bad "a world not divisible by tp x pp" "tp 1 x pp 2 = 2 does not divide the 3 ranks" 3 pt --parallel.pp 2
-bad "a stage that is not pipelined" "stage dpo does not run over pipeline stages" 2 dpo --parallel.pp 2
+bad "a stage that is not pipelined" "stage kto does not run over pipeline stages" 2 kto --parallel.pp 2
 
 # medgpt plan: the layouts of 4 ranks for the 4-layer model, and one line for a batch no layout divides.
 "$MEDGPT" plan --model "$work/tied.json" --world 4 --seq-len 64 --micro-batch 2 --global-batch 8 --precision fp32 \

@@ -13,7 +13,6 @@ close() {  # max |a-b| of loss and grad_norm over two runs' metrics
   jq -n --slurpfile a "$1/metrics.jsonl" --slurpfile b "$2/metrics.jsonl" \
     '[range($a|length) as $i | ($a[$i].loss - $b[$i].loss), ($a[$i].grad_norm - $b[$i].grad_norm) | fabs] | max'
 }
-below() { [[ -n $1 && $(jq -n "$1 < $2") == true ]]; }
 src="$MEDGPT_SOURCE_DIR"
 tiny="$MEDGPT_FIXTURES_DIR/train/tiny-qwen3.json"
 

@@ -1,5 +1,6 @@
-// The loader: packing with per-sample segments and positions, labels, deterministic epochs,
-// disjoint dp shards covering the epoch, and exact resume from a cursor.
+// The loader: packing with per-sample segments and positions, labels, deterministic epochs, one
+// row stream whatever the layout (every dp size and micro-batch size trains the same rows each
+// step), and exact resume from a cursor, in the same layout or another.
 #include <gtest/gtest.h>
 
 #include <set>
@@ -62,42 +63,86 @@ TEST(Loader, PacksWholeSamplesWithSegmentsPositionsAndLabels) {
   EXPECT_EQ(single.next().samples.size(), 2u);
 }
 
-TEST(Loader, DpShardsAreDisjointAndCoverTheEpoch) {
-  const auto corpus = sft_corpus(11);
-  std::set<std::int64_t> seen;
-  for (int r = 0; r < 2; ++r) {
-    data::LoaderOptions o;
-    o.rows = 1;
-    o.seq_len = 6;
-    o.packing = false;
-    o.dp_rank = r;
-    o.dp_size = 2;
-    data::Loader l(corpus, data::Kind::Sft, o);
-    EXPECT_EQ(l.samples_per_rank(), 5u);
-    for (int k = 0; k < 5; ++k)
-      for (auto s : l.next().samples) EXPECT_TRUE(seen.insert(s).second) << "sample " << s << " served twice";
+// The rows of each optimizer step of `rows_per_step` global rows, as sorted row contents, served
+// by dp ranks taking `micro` rows per call. After `resume_after` steps (0: never) the loaders are
+// made anew and restored from `saved`, a cursor saved in another layout at that step, which must
+// equal this layout's own.
+std::vector<std::multiset<std::vector<std::int64_t>>> steps_of(const data::TokenArrays& corpus, data::Kind kind, data::LoaderOptions o,
+                                                               int dp, std::size_t micro, std::size_t rows_per_step, int steps,
+                                                               int resume_after = 0, const data::LoaderCursor* saved = nullptr) {
+  std::vector<data::Loader> ranks;
+  auto fresh = [&] {
+    ranks.clear();
+    for (int r = 0; r < dp; ++r) {
+      o.rows = micro * o.group;
+      o.dp_rank = r;
+      o.dp_size = dp;
+      ranks.emplace_back(corpus, kind, o);
+    }
+  };
+  fresh();
+  std::vector<std::multiset<std::vector<std::int64_t>>> out;
+  for (int step = 0; step < steps; ++step) {
+    if (step == resume_after && step > 0) {
+      EXPECT_EQ(ranks.front().cursor().epoch, saved->epoch);
+      EXPECT_EQ(ranks.front().cursor().position, saved->position);
+      fresh();
+      for (auto& l : ranks) l.restore(*saved);
+    }
+    std::multiset<std::vector<std::int64_t>> rows;
+    for (std::size_t call = 0; call < rows_per_step / (micro * static_cast<std::size_t>(dp)); ++call)
+      for (auto& l : ranks) {
+        const data::Batch b = l.next();
+        for (std::size_t row = 0; row < b.rows; ++row)
+          rows.insert(std::vector<std::int64_t>(b.ids.begin() + static_cast<std::ptrdiff_t>(row * b.seq_len),
+                                                b.ids.begin() + static_cast<std::ptrdiff_t>((row + 1) * b.seq_len)));
+      }
+    out.push_back(rows);
+    for (const auto& l : ranks) EXPECT_EQ(l.cursor().position, ranks.front().cursor().position) << "ranks disagree on the cursor";
   }
-  EXPECT_EQ(seen.size(), 10u);  // 11 samples: one left out so both ranks take 5
+  return out;
 }
 
-TEST(Loader, ResumeGivesTheSameBatches) {
+TEST(Loader, EveryLayoutTrainsTheSameRowsEachStep) {
+  // Packed SFT rows, one sample per row, and preference pairs (groups of two rows), over 3+ epochs:
+  // 1 rank x 12 rows, 2 x 3 (two calls each), 3 x 2, 4 x 1 (three calls each), 6 x 2 per step.
+  const auto sft = sft_corpus(23);
+  for (const bool packing : {true, false})
+    for (const std::size_t group : {std::size_t{1}, std::size_t{2}}) {
+      if (packing && group == 2) continue;
+      data::LoaderOptions o;
+      o.seq_len = 9;
+      o.packing = packing;
+      o.group = group;
+      const std::size_t per_step = 12;
+      const auto want = steps_of(sft, data::Kind::Sft, o, 1, 12, per_step, 9);
+      o.rows = 12 * group;
+      data::Loader one(sft, data::Kind::Sft, o);
+      for (int step = 0; step < 4; ++step) one.next();
+      const data::LoaderCursor at4 = one.cursor();  // 1 rank, step 4
+      EXPECT_GT(at4.epoch, 0);                      // 48 rows: past the first epoch
+      for (const auto& [dp, micro] : std::vector<std::pair<int, std::size_t>>{{2, 3}, {3, 2}, {4, 1}, {6, 2}, {1, 4}}) {
+        EXPECT_EQ(steps_of(sft, data::Kind::Sft, o, dp, micro, per_step, 9), want)
+            << "dp " << dp << " micro " << micro << " packing " << packing << " group " << group;
+        // Saved on 1 rank at step 4, resumed in this layout.
+        EXPECT_EQ(steps_of(sft, data::Kind::Sft, o, dp, micro, per_step, 9, 4, &at4), want) << "resumed: dp " << dp << " micro " << micro;
+      }
+    }
+}
+
+TEST(Loader, ThePackedStreamHoldsEverySampleOncePerEpoch) {
   const auto corpus = sft_corpus(23);
   data::LoaderOptions o;
-  o.rows = 3;
+  o.rows = 1;
   o.seq_len = 9;
-  data::Loader straight(corpus, data::Kind::Sft, o);
-  std::vector<std::vector<std::int64_t>> want;
-  for (int k = 0; k < 12; ++k) want.push_back(straight.next().ids);  // crosses epochs
-  data::Loader first(corpus, data::Kind::Sft, o);
-  for (int k = 0; k < 6; ++k) EXPECT_EQ(first.next().ids, want[static_cast<std::size_t>(k)]);
-  const data::LoaderCursor c = first.cursor();
-  data::Loader resumed(corpus, data::Kind::Sft, o);
-  resumed.restore(c);
-  for (int k = 6; k < 12; ++k) EXPECT_EQ(resumed.next().ids, want[static_cast<std::size_t>(k)]);
-  // Another dp size is refused.
-  o.dp_size = 2;
-  data::Loader other(corpus, data::Kind::Sft, o);
-  EXPECT_THROW(other.restore(c), util::Error);
+  data::Loader l(corpus, data::Kind::Sft, o);
+  std::multiset<std::int64_t> seen;
+  for (std::size_t k = 0; k < l.rows_per_epoch(); ++k)
+    for (const auto s : l.next().samples) seen.insert(s);
+  EXPECT_EQ(seen.size(), 23u);
+  EXPECT_EQ(std::set<std::int64_t>(seen.begin(), seen.end()).size(), 23u);
+  EXPECT_EQ(l.cursor().epoch, 1);  // the epoch's rows are used up: the cursor points at the next
+  EXPECT_EQ(l.cursor().position, 0);
 }
 
 TEST(Loader, PretrainingBlocks) {
