@@ -1,10 +1,13 @@
 // `medgpt model bench`: forward+backward throughput of a randomly initialised model (an HF
 // config.json) and its MFU against the matmul ceiling measured first on this machine:
-// MFU = (6 * params + 12 * layers * heads * head_dim * T) * tokens/s / ceiling.
+// MFU = (6 * params + 12 * layers * heads * head_dim * T) * tokens/s / ceiling, and the process's
+// peak resident memory (--attn eager|chunked, --checkpointing: what long sequences cost).
 // `medgpt model bench-generate`: prefill and decode tokens/s of KV-cache generation.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
+
+#include <sys/resource.h>
 
 #include <cstdio>
 
@@ -14,6 +17,7 @@
 #include "model/transformer.hpp"
 #include "train/peak_flops.hpp"
 #include "util/clock.hpp"
+#include "util/error.hpp"
 #include "util/log.hpp"
 
 namespace medgpt::app {
@@ -30,6 +34,10 @@ int run_model_bench(const po::variables_map& vm) {
   model::Transformer m(config, dtype);
   m.init_random(1234);
   m.set_requires_grad(true);
+  const std::string attn = vm["attn"].as<std::string>();
+  if (attn != "eager" && attn != "chunked") util::fail("--attn", "is \"" + attn + "\"", "use eager or chunked");
+  m.set_chunked_attention(attn == "chunked");
+  m.set_gradient_checkpointing(vm.count("checkpointing") > 0);
   at::Tensor ids = at::randint(config.vocab_size, {B, T}, at::kLong);
 
   auto step = [&] {
@@ -54,11 +62,13 @@ int run_model_bench(const po::variables_map& vm) {
   const double params = static_cast<double>(config.num_parameters());
   const double flops_per_token = 6.0 * params + 12.0 * config.num_layers * config.num_heads * config.head_dim * T;
   const double achieved = flops_per_token * tokens_per_s;
-  std::printf("model bench: %s %.1fM params, %s, B=%lld T=%lld, %d threads: %.3f s/step, %.0f tokens/s, %.1f GFLOP/s; "
-              "matmul ceiling %.1f GFLOP/s; MFU %.1f%%\n",
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  std::printf("model bench: %s %.1fM params, %s, B=%lld T=%lld, attention %s%s, %d threads: %.3f s/step, %.0f tokens/s, %.1f GFLOP/s; "
+              "matmul ceiling %.1f GFLOP/s; MFU %.1f%%; peak memory %.0f MiB\n",
               config.model_type.c_str(), params / 1e6, vm["dtype"].as<std::string>().c_str(), static_cast<long long>(B),
-              static_cast<long long>(T), at::get_num_threads(), best, tokens_per_s, achieved / 1e9, ceiling / 1e9,
-              100.0 * achieved / ceiling);
+              static_cast<long long>(T), attn.c_str(), vm.count("checkpointing") ? " + checkpointing" : "", at::get_num_threads(), best,
+              tokens_per_s, achieved / 1e9, ceiling / 1e9, 100.0 * achieved / ceiling, static_cast<double>(usage.ru_maxrss) / 1024.0);
   return 0;
 }
 
@@ -114,6 +124,8 @@ void register_model_bench(std::vector<Command>& out) {
                        ("seq-len", at_least<std::int64_t>(1)->default_value(512), "tokens per sequence")
                        ("batch", at_least<std::int64_t>(1)->default_value(1), "sequences per step")
                        ("steps", at_least(1)->default_value(3), "timed steps (best reported) after one warm-up")
+                       ("attn", po::value<std::string>()->default_value("eager"), "eager or chunked attention")
+                       ("checkpointing", "recompute each block in the backward pass")
                        ("profile", po::value<std::string>(), "write one more step's operator trace here (chrome://tracing JSON)");
                  },
                  run_model_bench});

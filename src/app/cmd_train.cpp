@@ -141,6 +141,9 @@ int run_train(const po::variables_map& vm) {
   const std::string tokenizer_path = vm.count("model.tokenizer") ? vm["model.tokenizer"].as<std::string>() : model_path;
   if (tokenizer_path.empty()) util::fail("--model.tokenizer", "missing for a model built from --model.config", "pass the tokenizer folder (e.g. inputs/tokenizer)");
   if (!vm.count("data.train")) util::fail("--data.train", "missing", "pass a prepared .h5 corpus or raw files/folders");
+  const std::string attention = vm["model.attn_implementation"].as<std::string>();
+  if (attention != "eager" && attention != "chunked")
+    util::fail("--model.attn_implementation", "is \"" + attention + "\"", "use eager (the [T, T] scores) or chunked (memory linear in T, for long sequences)");
   const int tp = vm["parallel.tp"].as<int>(), pp = vm["parallel.pp"].as<int>();
   if (pp > 1 && !st.pipelined)
     util::fail("--parallel.pp", "--stage " + stage + " does not run over pipeline stages (its KL term runs extra forward passes of two models)",
@@ -248,6 +251,7 @@ int run_train(const po::variables_map& vm) {
     m.set_requires_grad(true);
   }
   m.set_gradient_checkpointing(flag(vm, "train.gradient_checkpointing"));
+  m.set_chunked_attention(attention == "chunked");
 
   // ---- data ----
   PrepareOptions prep;
@@ -313,6 +317,7 @@ int run_train(const po::variables_map& vm) {
     auto src = m.named_parameters(), dst = reference->named_parameters();
     for (std::size_t i = 0; i < src.size(); ++i) dst[i].second.copy_(src[i].second);
     if (dtype != at::kFloat) reference->set_compute_dtype(dtype);
+    reference->set_chunked_attention(attention == "chunked");
   }
 
   const double n_params = static_cast<double>(config.num_parameters());
@@ -389,6 +394,8 @@ void register_train_command(std::vector<Command>& out) {
                        ("model.config", po::value<std::string>(), "config.json of a new model trained from scratch (seeded init)")
                        ("model.tokenizer", po::value<std::string>(), "tokenizer folder (default: --model.path)")
                        ("model.resize_vocab", po::value<std::string>()->default_value(""), "auto (the tokenizer's size) or a vocabulary size, after a tokenizer extension")
+                       ("model.attn_implementation", po::value<std::string>()->default_value("eager"),
+                        "eager ([T, T] scores, as transformers' eager) or chunked (FlashAttention's online softmax: memory linear in T)")
                        ("data.train", po::value<std::vector<std::string>>()->multitoken(), "prepared .h5 corpus, or raw files/folders (prepared and cached in OUT/data)")
                        ("data.valid", po::value<std::vector<std::string>>()->multitoken(), "validation corpus or raw files (default: the corpus' valid split)")
                        ("data.template", po::value<std::string>()->default_value("qwen"), "chat template for raw SFT data")

@@ -10,6 +10,6 @@
 namespace medgpt::model {
 
 at::Tensor checkpointed_block(const Transformer& m, std::size_t i, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                              const at::Tensor& mask);
+                              const MaskSpec& mask);
 
 }  // namespace medgpt::model

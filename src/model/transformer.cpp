@@ -244,7 +244,7 @@ at::Tensor Transformer::rms_norm(const at::Tensor& x, const at::Tensor& weight) 
 }
 
 at::Tensor Transformer::attention(const Block& b, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                                  const at::Tensor& mask, KvCache* cache, std::size_t layer) const {
+                                  const MaskSpec& mask, KvCache* cache, std::size_t layer) const {
   const auto& c = config_;
   const std::int64_t B = x.size(0), T = x.size(1), D = c.head_dim;
   // Under tp this rank computes heads [tp_rank * nh, (tp_rank + 1) * nh) (column-parallel q/k/v).
@@ -273,12 +273,33 @@ at::Tensor Transformer::attention(const Block& b, const at::Tensor& x, const at:
     k = k.narrow(1, tp_rank() * nh, nh);
     v = v.narrow(1, tp_rank() * nh, nh);
   }
-  at::Tensor scores = at::matmul(q, k.transpose(2, 3)) * (1.0 / std::sqrt(static_cast<double>(D)));
-  scores = scores + mask;
-  at::Tensor p = at::softmax(scores, -1, upcast(q.scalar_type())).to(q.scalar_type());
-  at::Tensor out = at::matmul(p, v).transpose(1, 2).reshape({B, T, nh * D});
-  return b.o(out);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  at::Tensor out;
+  if (!mask.additive.defined()) {
+    out = chunked_attention(q, k, v, mask.parts, scale);
+  } else {
+    const at::Tensor scores = at::matmul(q, k.transpose(2, 3)) * scale + mask.additive;
+    out = at::matmul(at::softmax(scores, -1, upcast(q.scalar_type())).to(q.scalar_type()), v);
+  }
+  return b.o(out.transpose(1, 2).reshape({B, T, nh * D}));
 }
+
+namespace {
+
+// The eager path's additive mask [B, 1, T, past + T]: causal, minus padded keys, minus keys of
+// other packed samples, at torch.finfo(dtype).min as transformers fills masked scores.
+at::Tensor additive_mask(const AttentionMask& m, std::int64_t B, std::int64_t T, at::ScalarType dtype) {
+  const std::int64_t keys = m.past + T;
+  at::Tensor allowed = at::ones({T, keys}, at::kBool).tril(m.past).view({1, 1, T, keys});
+  if (m.key_mask.defined()) allowed = allowed.logical_and(m.key_mask.to(at::kBool).view({B, 1, 1, keys}));
+  if (m.segment_ids.defined()) allowed = allowed.logical_and(m.segment_ids.view({B, 1, T, 1}).eq(m.segment_ids.view({B, 1, 1, T})));
+  const double neg = dtype == at::kHalf       ? -65504.0
+                     : dtype == at::kBFloat16 ? -3.3895313892515355e38
+                                              : static_cast<double>(std::numeric_limits<float>::lowest());
+  return at::zeros(allowed.sizes(), at::TensorOptions().dtype(dtype)).masked_fill(allowed.logical_not(), neg);
+}
+
+}  // namespace
 
 at::Tensor add_neftune_noise(const at::Tensor& emb, double alpha) {
   const double mag = alpha / std::sqrt(static_cast<double>(emb.size(-2) * emb.size(-1)));
@@ -300,16 +321,10 @@ at::Tensor Transformer::stage_forward(const at::Tensor& input, const ForwardInpu
       config_.rope_scaling.type == "dynamic" && longest > config_.max_position_embeddings ? rope_inv_freq(config_, longest) : inv_freq_;
   auto [cos, sin] = rope_tables(inv_freq, positions, dtype_);
 
-  // Additive mask [B, 1, T, past + T]: causal, minus padded keys, minus keys of other packed samples.
-  at::Tensor allowed = at::ones({T, keys}, at::kBool).tril(past).view({1, 1, T, keys});
-  if (in.attention_mask.defined()) allowed = allowed.logical_and(in.attention_mask.to(at::kBool).view({B, 1, 1, keys}));
-  if (in.segment_ids.defined())
-    allowed = allowed.logical_and(in.segment_ids.view({B, 1, T, 1}).eq(in.segment_ids.view({B, 1, 1, T})));
-  // torch.finfo(dtype).min, as transformers fills masked scores.
-  const double neg = dtype_ == at::kHalf       ? -65504.0
-                     : dtype_ == at::kBFloat16 ? -3.3895313892515355e38
-                                               : static_cast<double>(std::numeric_limits<float>::lowest());
-  at::Tensor mask = at::zeros(allowed.sizes(), at::TensorOptions().dtype(dtype_)).masked_fill(allowed.logical_not(), neg);
+  // The attention mask's parts, and for the eager path the additive tensor they make.
+  MaskSpec mask;
+  mask.parts = {past, in.attention_mask, in.segment_ids};
+  if (!chunked_attention_) mask.additive = additive_mask(mask.parts, B, T, dtype_);
 
   at::Tensor x = input;
   if (stage_.embedding) {
@@ -327,7 +342,7 @@ at::Tensor Transformer::stage_forward(const at::Tensor& input, const ForwardInpu
 }
 
 at::Tensor Transformer::block(std::size_t i, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                              const at::Tensor& mask, KvCache* cache) const {
+                              const MaskSpec& mask, KvCache* cache) const {
   const Block& b = blocks_[i];
   // The column-parallel layers' input enters the tp region once for q/k/v and once for gate/up.
   auto enter = [&](const at::Tensor& t) { return tp_ ? parallel::copy_to_tp(t, *tp_) : t; };

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "parallel/comm.hpp"
+#include "model/chunked_attention.hpp"
 #include "model/config.hpp"
 #include "model/linear.hpp"
 #include "model/safetensors.hpp"
@@ -41,6 +42,14 @@ struct ForwardInputs {
   // then adds the rows into that gradient in place, instead of zero-filling and adding a [V, H]
   // one. Alone, the sparse gradient would become the weight's .grad. Ignored under tp.
   bool sparse_embedding_grad = false;
+};
+
+// A forward pass's attention mask: the eager path's additive [B, 1, T, keys] tensor (causal,
+// padded keys and other packed samples at the dtype's lowest value), or, with chunked attention,
+// what it is made of, never materialised ([T, keys] per row is what long sequences cannot afford).
+struct MaskSpec {
+  at::Tensor additive;  // undefined with chunked attention
+  AttentionMask parts;
 };
 
 // The part of the model one pipeline stage holds (Megatron's pre_process / post_process): layers
@@ -89,6 +98,9 @@ class Transformer {
   // Activation checkpointing per layer: a block keeps only its input during the forward pass and
   // is recomputed in the backward pass (less memory, one more block forward).
   void set_gradient_checkpointing(bool on) { checkpointing_ = on; }
+  // Attention in query x key blocks with an online softmax (model/chunked_attention.hpp): memory
+  // linear in the sequence length instead of quadratic; the same outputs and gradients.
+  void set_chunked_attention(bool on) { chunked_attention_ = on; }
 
   // Final hidden states [B, T, H] (a whole model: one stage).
   at::Tensor hidden(const at::Tensor& ids, const ForwardInputs& in = {}) const;
@@ -130,10 +142,10 @@ class Transformer {
  private:
   at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight) const;
   at::Tensor attention(const Block& b, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                       const at::Tensor& mask, KvCache* cache, std::size_t layer) const;
+                       const MaskSpec& mask, KvCache* cache, std::size_t layer) const;
  public:
   // One decoder block, by index within this stage (for activation checkpointing's recomputation).
-  at::Tensor block(std::size_t i, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
+  at::Tensor block(std::size_t i, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const MaskSpec& mask,
                    KvCache* cache = nullptr) const;
   NamedTensors block_parameters(std::size_t i) const;
 
@@ -148,7 +160,7 @@ class Transformer {
   at::Tensor inv_freq_;
   parallel::Comm* tp_ = nullptr;
   StageView stage_;
-  bool checkpointing_ = false;
+  bool checkpointing_ = false, chunked_attention_ = false;
 };
 
 // Checks that `weights` are exactly the parameters `config` describes (names and shapes; a tied
