@@ -172,6 +172,8 @@ int run_train(const po::variables_map& vm) {
   to.min_lr_rate = vm["train.min_lr_rate"].as<double>();
   to.max_grad_norm = vm["train.max_grad_norm"].as<double>();
   to.zero = vm["train.zero"].as<int>();
+  train::check_zero_stage(to.zero);
+  train::check_zero_layout(to.zero, pp, qlora, st.runs_reference() && !lora);
   to.logging_steps = vm["train.logging_steps"].as<std::int64_t>();
   to.eval_steps = vm["train.eval_steps"].as<std::int64_t>();
   to.save_steps = vm["train.save_steps"].as<std::int64_t>();
@@ -346,7 +348,13 @@ int run_train(const po::variables_map& vm) {
     });
   const std::unique_ptr<train::Objective> objective =
       align::make_objective(st, m, reference.get(), grid, kind == data::Kind::Sft && td.packing, vm["train.neftune_alpha"].as<double>());
-  train::Trainer trainer(to, grid, flat, *objective, td, checkpointer);
+  // ZeRO-2/3: gradients (and parameters) sharded over dp, layer by layer.
+  std::unique_ptr<train::ZeroUnits> zero;
+  if (to.zero >= 2) {
+    const auto [lo, hi] = train::DataParallel(&grid.dp(), nullptr, nullptr, to.zero).shard(flat);
+    zero = std::make_unique<train::ZeroUnits>(m, flat, &grid.dp(), to.zero, lo, hi);
+  }
+  train::Trainer trainer(to, grid, flat, *objective, td, checkpointer, zero.get());
 
   char buf[400];
   std::snprintf(buf, sizeof buf, "%s: %s %.1fM parameters (%s, %lld trainable), %s; data %s: %zu samples, valid %zu; %s",
@@ -365,6 +373,7 @@ int run_train(const po::variables_map& vm) {
   const std::string final_dir = out + "/final", tmp = out + "/final.partial";
   if (lora) {
     parallel::on_root(world, [&] { fs::remove_all(tmp); });
+    if (zero) zero->gather_trainable();  // ZeRO-3: the adapters, whole (collective over dp)
     if (grid.dp_rank() == 0) model::save_lora(m, lora_config, tmp, &grid.pp());  // collective over tp and pp
   }
   parallel::on_root(world, [&] {
@@ -431,7 +440,8 @@ void register_train_command(std::vector<Command>& out) {
                        ("train.precision", po::value<std::string>()->default_value("fp32"), "fp32, or bf16 (bf16 compute, fp32 master weights and optimizer)")
                        ("train.gradient_checkpointing", po::value<bool>()->default_value(false)->implicit_value(true), "recompute each block in the backward pass")
                        ("train.neftune_alpha", non_negative<double>()->default_value(0.0), "NEFTune noise alpha (0: off)")
-                       ("train.zero", po::value<int>()->default_value(0), "1: ZeRO-1 (optimizer state sharded over data-parallel ranks)")
+                       ("train.zero", po::value<int>()->default_value(0),
+                        "ZeRO stage over data-parallel ranks: 1 optimizer state sharded, 2 gradients too, 3 parameters too (no rank holds the whole model)")
                        ("train.logging_steps", po::value<std::int64_t>()->default_value(1), "metrics.jsonl row every N steps")
                        ("train.eval_steps", non_negative<std::int64_t>()->default_value(0), "validation loss every N steps (0: never; also at the end when > 0)")
                        ("train.eval_on_start", po::value<bool>()->default_value(false)->implicit_value(true), "evaluate the starting model first (a step-0 row)")

@@ -33,28 +33,38 @@ std::string shard_file(const ShardLayout& l) {
   return buf;
 }
 
+ModelShardWriter::ModelShardWriter(const std::string& dir, const ShardLayout& l) {
+  fs::create_directories(dir);
+  path_ = dir + "/" + shard_file(l);
+  tmp_ = path_ + ".tmp";
+  file_.emplace(util::H5File::create(tmp_));
+  file_->set_attr("", "format", "medgpt-model");
+  file_->set_attr("", "layout", std::vector<std::int64_t>{kFormatVersion, l.tp_rank, l.tp_size, l.pp_rank, l.pp_size});
+}
+
+void ModelShardWriter::add(const std::string& name, const at::Tensor& t0, const std::vector<std::int64_t>& logical,
+                           const std::vector<std::int64_t>& offset) {
+  const at::Tensor t = t0.contiguous().cpu();
+  std::vector<std::uint64_t> dims(t.sizes().begin(), t.sizes().end());
+  file_->write(name, h5_type(t.scalar_type()), dims, t.data_ptr());
+  file_->set_attr(name, "dtype", dtype_name(t.scalar_type()));
+  file_->set_attr(name, "logical_shape", logical);
+  file_->set_attr(name, "offset", offset);
+}
+
+void ModelShardWriter::close() {
+  file_->close();
+  file_.reset();
+  std::error_code ec;
+  fs::rename(tmp_, path_, ec);
+  if (ec) util::fail(path_, "cannot rename the finished shard: " + ec.message(), "check permissions");
+}
+
 void write_model_shard(const std::string& dir, const ShardLayout& l, const NamedTensors& tensors,
                        const std::vector<std::vector<std::int64_t>>& logical, const std::vector<std::vector<std::int64_t>>& offsets) {
-  fs::create_directories(dir);
-  const std::string path = dir + "/" + shard_file(l), tmp = path + ".tmp";
-  {
-    util::H5File f = util::H5File::create(tmp);
-    f.set_attr("", "format", "medgpt-model");
-    f.set_attr("", "layout", std::vector<std::int64_t>{kFormatVersion, l.tp_rank, l.tp_size, l.pp_rank, l.pp_size});
-    for (std::size_t i = 0; i < tensors.size(); ++i) {
-      const auto& [name, t0] = tensors[i];
-      const at::Tensor t = t0.contiguous().cpu();
-      std::vector<std::uint64_t> dims(t.sizes().begin(), t.sizes().end());
-      f.write(name, h5_type(t.scalar_type()), dims, t.data_ptr());
-      f.set_attr(name, "dtype", dtype_name(t.scalar_type()));
-      f.set_attr(name, "logical_shape", logical[i]);
-      f.set_attr(name, "offset", offsets[i]);
-    }
-    f.close();
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) util::fail(path, "cannot rename the finished shard: " + ec.message(), "check permissions");
+  ModelShardWriter w(dir, l);
+  for (std::size_t i = 0; i < tensors.size(); ++i) w.add(tensors[i].first, tensors[i].second, logical[i], offsets[i]);
+  w.close();
 }
 
 bool is_committed(const std::string& dir) { return fs::exists(dir + "/COMMITTED"); }

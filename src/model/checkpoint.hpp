@@ -10,6 +10,7 @@
 
 #include "model/config.hpp"
 #include "model/safetensors.hpp"
+#include "util/h5.hpp"
 
 namespace medgpt::model {
 
@@ -19,6 +20,20 @@ struct ShardLayout {
 
 // The shard file name inside a checkpoint directory: model-tp00-of-02-pp00-of-01.h5.
 std::string shard_file(const ShardLayout& l);
+
+// Writes one rank's shard file tensor by tensor (ZeRO-3 gathers each just before it is written,
+// so the whole shard is never in memory), into a .tmp renamed by close().
+class ModelShardWriter {
+ public:
+  ModelShardWriter(const std::string& dir, const ShardLayout& l);
+  // `logical`: the tensor's full shape; `offset`: where this shard's block starts in it.
+  void add(const std::string& name, const at::Tensor& t, const std::vector<std::int64_t>& logical, const std::vector<std::int64_t>& offset);
+  void close();
+
+ private:
+  std::string path_, tmp_;
+  std::optional<util::H5File> file_;
+};
 
 // Writes one rank's shard. `logical` gives each tensor's full shape and `offsets` where this
 // shard starts in it (same order as `tensors`).

@@ -328,17 +328,44 @@ at::Tensor Transformer::stage_forward(const at::Tensor& input, const ForwardInpu
 
   at::Tensor x = input;
   if (stage_.embedding) {
+    if (hooks_) hooks_->before_forward(0);
     // A sparse gradient only where the tied head's dense one lands on the same tensor (one stage).
     const bool sparse = in.sparse_embedding_grad && tied() && stage_.head;
     x = tp_ ? parallel::vocab_parallel_embedding(input, embed_, vocab_start(), *tp_)
             : at::embedding(embed_, input, /*padding_idx=*/-1, /*scale_grad_by_freq=*/false, sparse);
     if (in.neftune_alpha > 0) x = add_neftune_noise(x, in.neftune_alpha);
+    if (hooks_) hooks_->after_forward(0);
   }
   const bool recompute = checkpointing_ && at::GradMode::is_enabled();
-  for (std::size_t i = 0; i < blocks_.size(); ++i)
+  for (std::size_t i = 0; i < blocks_.size(); ++i) {
+    const int unit = static_cast<int>(i) + 1;
+    if (hooks_) {
+      x = unit_boundary(x, hooks_, unit);
+      hooks_->before_forward(unit);
+    }
     x = recompute ? checkpointed_block(*this, i, x, cos, sin, mask) : block(i, x, cos, sin, mask, in.cache);
+    if (hooks_) hooks_->after_forward(unit);
+  }
   if (in.cache) in.cache->length += T;
-  return stage_.head ? rms_norm(x, final_norm_) : x;
+  if (!stage_.head) return x;
+  if (hooks_) {  // the head stays gathered for the loss and its backward (model/unit_hooks.hpp)
+    x = unit_boundary(x, hooks_, head_unit());
+    hooks_->before_forward(head_unit());
+  }
+  return rms_norm(x, final_norm_);
+}
+
+int Transformer::unit_of(const std::string& name) const {
+  const std::string layers = "model.layers.";
+  if (const std::size_t at = name.find(layers); at != std::string::npos) {
+    const std::int64_t layer = std::stoll(name.substr(at + layers.size()));
+    const std::int64_t i = layer - stage_.first;
+    return i >= 0 && i < static_cast<std::int64_t>(blocks_.size()) ? static_cast<int>(i) + 1 : -1;
+  }
+  if (name.find("embed_tokens.") != std::string::npos) return stage_.embedding ? 0 : stage_.head && tied_head() ? head_unit() : -1;
+  if (name.find("model.norm.") != std::string::npos || name.find("lm_head.") != std::string::npos || name.find("score.") != std::string::npos)
+    return stage_.head ? head_unit() : -1;
+  return -1;
 }
 
 at::Tensor Transformer::block(std::size_t i, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,

@@ -15,6 +15,7 @@
 #include "model/config.hpp"
 #include "model/linear.hpp"
 #include "model/safetensors.hpp"
+#include "model/unit_hooks.hpp"
 
 namespace medgpt::model {
 
@@ -101,6 +102,11 @@ class Transformer {
   // Attention in query x key blocks with an online softmax (model/chunked_attention.hpp): memory
   // linear in the sequence length instead of quadratic; the same outputs and gradients.
   void set_chunked_attention(bool on) { chunked_attention_ = on; }
+  // ZeRO-2/3: called around each unit of stage_forward (model/unit_hooks.hpp); null: none.
+  void set_unit_hooks(UnitHooks* hooks) { hooks_ = hooks; }
+  // The unit a parameter (a model or LoRA name) belongs to, -1 for none of this stage's.
+  int unit_of(const std::string& name) const;
+  int head_unit() const { return static_cast<int>(blocks_.size()) + 1; }
 
   // Final hidden states [B, T, H] (a whole model: one stage).
   at::Tensor hidden(const at::Tensor& ids, const ForwardInputs& in = {}) const;
@@ -161,6 +167,7 @@ class Transformer {
   parallel::Comm* tp_ = nullptr;
   StageView stage_;
   bool checkpointing_ = false, chunked_attention_ = false;
+  UnitHooks* hooks_ = nullptr;
 };
 
 // Checks that `weights` are exactly the parameters `config` describes (names and shapes; a tied

@@ -60,6 +60,14 @@ class Comm {
   virtual void reduce_scatter(const at::Tensor& input, const at::Tensor& output,
                               ReduceOp op = ReduceOp::kSum) = 0;
 
+  // Uneven forms over 1-d tensors, counts[r] elements for rank r (counts.size() == size()):
+  // allgather_v: input [counts[rank]] -> output [sum(counts)], the ranks' inputs in rank order.
+  // reduce_scatter_v: input [sum(counts)] on every rank -> output [counts[rank]], this rank's part
+  // of the reduction. (ZeRO-2/3: a layer's span of the flat vector lies across 1 or 2 ranks' shards.)
+  virtual void allgather_v(const at::Tensor& input, const at::Tensor& output, const std::vector<int64_t>& counts) = 0;
+  virtual void reduce_scatter_v(const at::Tensor& input, const at::Tensor& output, const std::vector<int64_t>& counts,
+                                ReduceOp op = ReduceOp::kSum) = 0;
+
   // tensor <- root's tensor, in place on every rank.
   virtual void broadcast(const at::Tensor& tensor, int root) = 0;
 

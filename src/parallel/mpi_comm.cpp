@@ -118,7 +118,7 @@ std::string describe(const at::Tensor& t) {
 }
 
 // Which collective a rank is in, for the verify() agreement check.
-enum OpCode : int { kAllreduce = 1, kAllgather, kReduceScatter, kBroadcast };
+enum OpCode : int { kAllreduce = 1, kAllgather, kReduceScatter, kBroadcast, kAllgatherV, kReduceScatterV };
 
 }  // namespace
 
@@ -278,6 +278,71 @@ void MpiComm::reduce_scatter(const at::Tensor& input, const at::Tensor& output, 
   if (overlaps(in, out)) in = in.clone();
   check(MPI_Reduce_scatter_block(in.data_ptr(), out.data_ptr(), count, type, mpi_op(op), comm_),
         "reduce_scatter");
+  if (op == ReduceOp::kAvg) out.div_(size_);
+  write_back(output, out);
+}
+
+std::vector<int> MpiComm::check_counts(const char* op, const std::vector<int64_t>& counts, const at::Tensor& whole,
+                                       const at::Tensor& part, const char* whole_name, const char* part_name) const {
+  const std::string w = where(op);
+  if (static_cast<int>(counts.size()) != size_)
+    util::fail(w, std::to_string(counts.size()) + " counts for a group of " + std::to_string(size_), "pass one count per rank");
+  std::vector<int> c;
+  int64_t sum = 0;
+  for (const int64_t n : counts) {
+    if (n < 0) util::fail(w, "a negative count", "pass counts >= 0");
+    c.push_back(int_count(n, w));
+    sum += n;
+  }
+  int_count(sum, w);
+  if (whole.dim() != 1 || whole.numel() != sum)
+    util::fail(w, std::string(whole_name) + " " + describe(whole) + " is not 1-d with the counts' sum " + std::to_string(sum),
+               "allocate it with sum(counts) elements");
+  if (part.dim() != 1 || part.numel() != counts[static_cast<std::size_t>(rank_)])
+    util::fail(w, std::string(part_name) + " " + describe(part) + " is not 1-d with this rank's count " + std::to_string(counts[static_cast<std::size_t>(rank_)]),
+               "pass this rank's part");
+  if (whole.scalar_type() != part.scalar_type())
+    util::fail(w, "output dtype " + describe(whole) + " differs from " + describe(part), "use one dtype");
+  return c;
+}
+
+void MpiComm::allgather_v(const at::Tensor& input, const at::Tensor& output, const std::vector<int64_t>& counts) {
+  const std::string w = where("allgather_v");
+  require_cpu(input, w, "input");
+  require_cpu(output, w, "output");
+  MPI_Datatype type = move_type(input.scalar_type(), w);
+  const std::vector<int> c = check_counts("allgather_v", counts, output, input, "output", "input");
+  agree("allgather_v", kAllgatherV, output, 0);
+  at::NoGradGuard no_grad;
+  std::vector<int> displs(c.size(), 0);
+  for (std::size_t r = 1; r < c.size(); ++r) displs[r] = displs[r - 1] + c[r - 1];
+  at::Tensor out = output.contiguous();
+  at::Tensor in = input.contiguous();
+  if (overlaps(in, out)) in = in.clone();
+  check(MPI_Allgatherv(in.data_ptr(), c[static_cast<std::size_t>(rank_)], type, out.data_ptr(), c.data(), displs.data(), type, comm_),
+        "allgather_v");
+  write_back(output, out);
+}
+
+void MpiComm::reduce_scatter_v(const at::Tensor& input, const at::Tensor& output, const std::vector<int64_t>& counts, ReduceOp op) {
+  const std::string w = where("reduce_scatter_v");
+  require_cpu(input, w, "input");
+  require_cpu(output, w, "output");
+  MPI_Datatype type = reduce_type(input.scalar_type(), op, w);
+  const std::vector<int> c = check_counts("reduce_scatter_v", counts, input, output, "input", "output");
+  agree("reduce_scatter_v", kReduceScatterV, input, static_cast<int64_t>(op));
+  at::NoGradGuard no_grad;
+  at::Tensor in, out;
+  if (is_widened(input.scalar_type())) {
+    at::Tensor s = scratch(input.numel() + output.numel());
+    in = s.narrow(0, 0, input.numel()).copy_(input);
+    out = s.narrow(0, input.numel(), output.numel());
+  } else {
+    in = input.contiguous();
+    out = output.contiguous();
+  }
+  if (overlaps(in, out)) in = in.clone();
+  check(MPI_Reduce_scatter(in.data_ptr(), out.data_ptr(), c.data(), type, mpi_op(op), comm_), "reduce_scatter_v");
   if (op == ReduceOp::kAvg) out.div_(size_);
   write_back(output, out);
 }

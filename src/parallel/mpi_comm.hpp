@@ -13,6 +13,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "parallel/comm.hpp"
 
@@ -40,6 +41,9 @@ class MpiComm final : public Comm {
   void allgather(const at::Tensor& input, const at::Tensor& output) override;
   void reduce_scatter(const at::Tensor& input, const at::Tensor& output,
                       ReduceOp op = ReduceOp::kSum) override;
+  void allgather_v(const at::Tensor& input, const at::Tensor& output, const std::vector<int64_t>& counts) override;
+  void reduce_scatter_v(const at::Tensor& input, const at::Tensor& output, const std::vector<int64_t>& counts,
+                        ReduceOp op = ReduceOp::kSum) override;
   void broadcast(const at::Tensor& tensor, int root) override;
   void send(const at::Tensor& tensor, int peer, int tag = 0) override;
   void recv(const at::Tensor& tensor, int peer, int tag = 0) override;
@@ -55,6 +59,9 @@ class MpiComm final : public Comm {
   // With verify(): all ranks agree on the call (op, dtype, element count, extra) or all throw.
   void agree(const char* op, int code, const at::Tensor& t, int64_t extra);
   void require_peer(const char* op, int peer, int tag) const;
+  // The counts of an uneven collective as MPI ints, after checking them against the tensors.
+  std::vector<int> check_counts(const char* op, const std::vector<int64_t>& counts, const at::Tensor& whole, const at::Tensor& part,
+                                const char* whole_name, const char* part_name) const;
   // float32 working space for 16-bit reductions, reused across calls (allocating and faulting in a
   // fresh buffer each time cost as much as the conversion). Grows to the largest request; kept.
   at::Tensor scratch(int64_t numel);

@@ -45,8 +45,8 @@ void AdamW::step(FlatParams& flat, double lr) {
   if (n == 0) return;
   const double bc1 = 1.0 - std::pow(opt_.beta1, static_cast<double>(t_));
   const double bc2 = 1.0 - std::pow(opt_.beta2, static_cast<double>(t_));
-  at::Tensor p = flat.master.narrow(0, lo_, n);
-  const at::Tensor g = flat.grad.narrow(0, lo_, n);
+  at::Tensor p = flat.master_range(lo_, hi_);
+  const at::Tensor g = flat.grad_range(lo_, hi_);
   if (opt_.weight_decay != 0)
     for (const auto& [b, e] : decayed_) p.narrow(0, b, e - b).mul_(1.0 - lr * opt_.weight_decay);
   // Elementwise, so done in cache-sized chunks: the same numbers, without vector-sized temporaries.

@@ -8,7 +8,7 @@
 namespace medgpt::train {
 
 void check_zero_stage(int zero) {
-  if (zero != 0 && zero != 1) util::fail("--train.zero", "is " + std::to_string(zero) + "; medgpt has ZeRO stages 0 and 1", "use 0 or 1");
+  if (zero < 0 || zero > 3) util::fail("--train.zero", "is " + std::to_string(zero) + "; ZeRO stages are 0, 1, 2 and 3", "use 0, 1, 2 or 3");
 }
 
 DataParallel::DataParallel(parallel::Comm* dp, parallel::Comm* tp, parallel::Comm* pp, int zero, std::int64_t bucket_bytes)
@@ -24,7 +24,7 @@ std::pair<std::int64_t, std::int64_t> DataParallel::shard(const FlatParams& flat
 }
 
 void DataParallel::reduce_grads(FlatParams& flat) {
-  if (!dp_) return;
+  if (!dp_ || zero_ >= 2) return;  // ZeRO-2/3: reduced layer by layer during the backward pass (ZeroUnits)
   if (zero_ == 0) {
     for (std::int64_t b = 0; b < flat.padded(); b += bucket_elems_)
       dp_->allreduce(flat.grad.narrow(0, b, std::min(bucket_elems_, flat.padded() - b)), parallel::ReduceOp::kSum);
@@ -47,22 +47,22 @@ double DataParallel::grad_norm(const FlatParams& flat) const {
     const std::int64_t b = std::max(lo, s.offset), e = std::min(hi, s.offset + s.numel);
     if (b >= e || (s.replicated && !count_replicated) || s.copy) continue;
     for (std::int64_t c = b; c < e; c += kChunk)
-      sq += flat.grad.narrow(0, c, std::min(kChunk, e - c)).to(at::kDouble).pow(2).sum().item<double>();
+      sq += flat.grad_range(c, std::min(e, c + kChunk)).to(at::kDouble).pow(2).sum().item<double>();
   }
   at::Tensor t = at::full({1}, sq, at::kDouble);
   if (tp_) tp_->allreduce(t, parallel::ReduceOp::kSum);
   if (pp_) pp_->allreduce(t, parallel::ReduceOp::kSum);
-  if (dp_ && zero_ == 1) dp_->allreduce(t, parallel::ReduceOp::kSum);
+  if (dp_ && zero_ >= 1) dp_->allreduce(t, parallel::ReduceOp::kSum);
   return std::sqrt(t.item<double>());
 }
 
 void DataParallel::scale_grads(FlatParams& flat, double factor) const {
   const auto [lo, hi] = shard(flat);
-  flat.grad.narrow(0, lo, hi - lo).mul_(factor);
+  flat.grad_range(lo, hi).mul_(factor);
 }
 
 void DataParallel::gather_params(FlatParams& flat) {
-  if (!dp_ || zero_ == 0) return;
+  if (!dp_ || zero_ == 0 || zero_ == 3) return;  // ZeRO-3 gathers layer by layer in the next forward
   const auto [lo, hi] = shard(flat);
   dp_->allgather(flat.master.narrow(0, lo, hi - lo), flat.master);
 }

@@ -2,7 +2,8 @@
 // zero 0: the gradient vector is all-reduced (sum) in buckets and every rank runs the optimizer on
 // all of it. zero 1 (ZeRO-1): the gradient vector is reduce-scattered, each rank updates only its
 // 1/dp slice (and keeps only that slice's optimizer state), and the updated master vector is
-// all-gathered. Gradients are sums: each micro-batch loss is already divided by the label tokens
+// all-gathered. zero 2 and 3: the same, with the gradients reduce-scattered layer by layer during the
+// backward pass, and (zero 3) the parameters sharded too (train/zero_units.hpp). Gradients are sums: each micro-batch loss is already divided by the label tokens
 // of the whole global batch, over every rank.
 #pragma once
 
@@ -14,7 +15,7 @@
 
 namespace medgpt::train {
 
-// util::Error naming --train.zero unless it is 0 or 1.
+// util::Error naming --train.zero unless it is 0 to 3.
 void check_zero_stage(int zero);
 
 class DataParallel {
@@ -29,13 +30,14 @@ class DataParallel {
   // The flat range this rank's optimizer updates.
   std::pair<std::int64_t, std::int64_t> shard(const FlatParams& flat) const;
 
-  // After the last micro-batch: gradients summed over dp ranks (in this rank's shard, for zero 1).
+  // After the last micro-batch: gradients summed over dp ranks (in this rank's shard, for zero 1;
+  // zero 2 and 3 did it during the backward passes).
   void reduce_grads(FlatParams& flat);
   // L2 norm of the whole model's gradient (every element once, over tp, pp and dp shards).
   double grad_norm(const FlatParams& flat) const;
   // Scales this rank's shard of the gradient (clipping).
   void scale_grads(FlatParams& flat, double factor) const;
-  // After the optimizer step (zero 1): every rank gets the whole updated master vector.
+  // After the optimizer step (zero 1 and 2): every rank gets the whole updated master vector.
   void gather_params(FlatParams& flat);
 
  private:

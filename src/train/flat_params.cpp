@@ -15,6 +15,7 @@ FlatParams::FlatParams(model::NamedTensors params, const std::vector<int>& split
   }
   const std::int64_t m = std::max<std::int64_t>(1, pad_multiple);
   const std::int64_t padded = (numel_ + m - 1) / m * m;
+  padded_ = padded;
   master = at::zeros({padded}, at::kFloat);
   grad = at::zeros({padded}, at::kFloat);
   fresh_.assign(params_.size(), false);
@@ -35,12 +36,42 @@ FlatParams::FlatParams(model::NamedTensors params, const std::vector<int>& split
   }
 }
 
+void FlatParams::shard(std::int64_t lo, std::int64_t hi, bool master_too) {
+  if (lo < 0 || lo > hi || hi > padded_) util::fail("FlatParams::shard", "range outside the vector", "internal error");
+  at::NoGradGuard no_grad;
+  for (auto& [name, p] : params_) p.mutable_grad() = at::Tensor();
+  grad = at::zeros({hi - lo}, at::kFloat);
+  grad_lo_ = lo;
+  grads_sharded_ = true;
+  if (master_too) {
+    // The parameters must no longer view the whole master (ZeroUnits re-points them first).
+    for (std::size_t i = 0; i < params_.size(); ++i)
+      if (is_view(i)) util::fail("FlatParams::shard", params_[i].first + " still views the master vector", "internal error");
+    master = master.narrow(0, lo, hi - lo).clone();
+    master_lo_ = lo;
+    master_sharded_ = true;
+  }
+}
+
+at::Tensor FlatParams::master_range(std::int64_t b, std::int64_t e) const {
+  if (b < master_lo_ || b > e || e > master_lo_ + master.numel())
+    util::fail("FlatParams", "master elements [" + std::to_string(b) + ", " + std::to_string(e) + ") are not this rank's", "internal error");
+  return master.narrow(0, b - master_lo_, e - b);
+}
+
+at::Tensor FlatParams::grad_range(std::int64_t b, std::int64_t e) const {
+  if (b < grad_lo_ || b > e || e > grad_lo_ + grad.numel())
+    util::fail("FlatParams", "gradient elements [" + std::to_string(b) + ", " + std::to_string(e) + ") are not this rank's", "internal error");
+  return grad.narrow(0, b - grad_lo_, e - b);
+}
+
 bool FlatParams::is_view(std::size_t i) const {
   const at::Tensor& p = params_[i].second;
   return p.scalar_type() == at::kFloat && p.storage().is_alias_of(master.storage());
 }
 
 void FlatParams::collect_grads() {
+  if (grads_sharded()) util::fail("FlatParams::collect_grads", "the gradients are sharded (ZeRO-2/3)", "internal error: ZeroUnits reduces them");
   at::NoGradGuard no_grad;
   constexpr std::int64_t kChunk = 1 << 20;  // the widened temporary stays in cache
   for (std::size_t i = 0; i < params_.size(); ++i) {
@@ -64,6 +95,11 @@ void FlatParams::collect_grads() {
 }
 
 void FlatParams::zero_grads() {
+  if (grads_sharded()) {  // autograd's gradients were reduced into the shard and dropped
+    grad.zero_();
+    for (auto& [name, p] : params_) p.mutable_grad() = at::Tensor();
+    return;
+  }
   // Views accumulate in place and start from zero; the others are written by their first
   // collect_grads of the step (no pass over the whole vector).
   for (std::size_t i = 0; i < params_.size(); ++i) {
@@ -77,6 +113,7 @@ void FlatParams::zero_grads() {
 }
 
 void FlatParams::publish() {
+  if (master_sharded()) return;  // ZeRO-3: each forward gathers the parameters from the shards
   at::NoGradGuard no_grad;
   for (std::size_t i = 0; i < params_.size(); ++i) {
     if (is_view(i)) continue;

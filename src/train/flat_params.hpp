@@ -32,13 +32,25 @@ class FlatParams {
   // ZeRO-1 shards are equal). Gradients already present are carried over.
   FlatParams(model::NamedTensors params, const std::vector<int>& split_dims, std::int64_t pad_multiple, bool decay_all = false);
 
-  at::Tensor master;  // [padded()] fp32
-  at::Tensor grad;    // [padded()] fp32
+  at::Tensor master;  // fp32 elements [master_lo(), master_lo() + master.numel()): all, or ZeRO-3's shard
+  at::Tensor grad;    // fp32 elements [grad_lo(), ...): all, or ZeRO-2/3's shard
+
+  // ZeRO-2 (master_too false) and ZeRO-3: keep only elements [lo, hi) of the gradient vector (and
+  // of the master). The parameters' gradients then come from autograd and are reduced into the
+  // shard by train::ZeroUnits; under ZeRO-3 the parameters themselves are ZeroUnits' to place.
+  void shard(std::int64_t lo, std::int64_t hi, bool master_too);
+  std::int64_t master_lo() const { return master_lo_; }
+  std::int64_t grad_lo() const { return grad_lo_; }
+  bool master_sharded() const { return master_sharded_; }
+  bool grads_sharded() const { return grads_sharded_; }
+  // Elements [b, e) of the master / gradient vector (util::Error outside what this rank keeps).
+  at::Tensor master_range(std::int64_t b, std::int64_t e) const;
+  at::Tensor grad_range(std::int64_t b, std::int64_t e) const;
 
   const std::vector<FlatSegment>& segments() const { return segments_; }
   const model::NamedTensors& params() const { return params_; }
   std::int64_t numel() const { return numel_; }
-  std::int64_t padded() const { return master.size(0); }
+  std::int64_t padded() const { return padded_; }
 
   // After a micro-batch's backward: adds the gradients of non-view parameters into `grad`.
   void collect_grads();
@@ -56,7 +68,8 @@ class FlatParams {
   model::NamedTensors params_;
   std::vector<FlatSegment> segments_;
   std::vector<bool> fresh_;  // non-view parameter i has had no collect_grads since zero_grads
-  std::int64_t numel_ = 0;
+  std::int64_t numel_ = 0, padded_ = 0, master_lo_ = 0, grad_lo_ = 0;
+  bool master_sharded_ = false, grads_sharded_ = false;
 };
 
 }  // namespace medgpt::train

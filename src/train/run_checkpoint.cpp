@@ -142,7 +142,7 @@ RunCheckpointer::RunCheckpointer(std::string output_dir, parallel::Grid& grid, R
     : out_(std::move(output_dir)), grid_(grid), layout_(std::move(layout)), split_dims_(std::move(split_dims)),
       side_files_from_(std::move(side_files_from)), config_text_(std::move(config_text)), save_total_limit_(save_total_limit) {}
 
-std::string RunCheckpointer::save(const RunState& state, const FlatParams& flat, const AdamW& adam) {
+std::string RunCheckpointer::save(const RunState& state, const FlatParams& flat, const AdamW& adam, const ZeroUnits* zero) {
   parallel::Comm& world = grid_.world();
   const std::string final_dir = checkpoint_dir(out_, state.step), tmp = final_dir + ".partial";
   // A resumed run stopping at the step it resumed from has nothing new to write.
@@ -158,24 +158,29 @@ std::string RunCheckpointer::save(const RunState& state, const FlatParams& flat,
   const int tp = grid_.tp_size(), tpr = grid_.tp_rank(), dpr = grid_.dp_rank();
   std::vector<model::FileDigest> written;  // this rank's files, for COMMITTED
   parallel::together(world, [&] {
-    if (dpr == 0) {  // the trainable tensors, from the fp32 master
-      model::NamedTensors tensors;
-      std::vector<std::vector<std::int64_t>> logical, offsets;
+    // The trainable tensors, from the fp32 master (under ZeRO-3 gathered one at a time from the
+    // dp ranks' shards), written by dp rank 0.
+    const bool gathered = flat.master_sharded();
+    if (gathered && !zero) util::fail("RunCheckpointer::save", "the master is sharded and no ZeroUnits gathers it", "internal error");
+    if (dpr == 0 || gathered) {
+      const model::ShardLayout l{tpr, tp, grid_.pp_rank(), grid_.pp_size()};
+      std::optional<model::ModelShardWriter> w;
+      if (dpr == 0) w.emplace(tmp, l);
       for (std::size_t i = 0; i < flat.segments().size(); ++i) {
         const FlatSegment& s = flat.segments()[i];
         const at::Tensor& p = flat.params()[i].second;
-        tensors.emplace_back(s.name, flat.master.narrow(0, s.offset, s.numel).view(p.sizes()));
+        const at::Tensor t = gathered ? zero->gather_segment(i) : flat.master_range(s.offset, s.offset + s.numel);
         const TensorBlock b = block_of(p, split_dims_[i], tpr, tp);
-        logical.push_back(b.logical);
-        offsets.push_back(b.offset);
+        if (w) w->add(s.name, t.view(p.sizes()), b.logical, b.offset);
       }
-      const model::ShardLayout l{tpr, tp, grid_.pp_rank(), grid_.pp_size()};
-      model::write_model_shard(tmp, l, tensors, logical, offsets);
-      util::fsync_path(tmp + "/" + model::shard_file(l));
-      written.push_back(model::digest_file(tmp, model::shard_file(l)));
-      die_here_for_test(state.step, "model");
+      if (w) {
+        w->close();
+        util::fsync_path(tmp + "/" + model::shard_file(l));
+        written.push_back(model::digest_file(tmp, model::shard_file(l)));
+        die_here_for_test(state.step, "model");
+      }
     }
-    if (layout_.zero == 1 || dpr == 0) {  // without ZeRO every dp rank holds the same state
+    if (layout_.zero >= 1 || dpr == 0) {  // without ZeRO every dp rank holds the same state
       const std::string optim_name = optimizer_file(tpr, tp, grid_.pp_rank(), grid_.pp_size(), dpr, grid_.dp_size());
       std::vector<MomentPiece> pieces;
       for (std::size_t i = 0; i < flat.segments().size(); ++i) {
@@ -363,7 +368,12 @@ RunState RunCheckpointer::load(const std::string& dir, FlatParams& flat, AdamW& 
       if (weights.has(s.name) && weights.logical_shape(s.name) != b.logical)
         util::fail(dir + ": " + s.name, "has shape " + nlohmann::json(weights.logical_shape(s.name)).dump() + ", this run's is " + nlohmann::json(b.logical).dump(),
                    "the checkpoint belongs to another model");
-      flat.master.narrow(0, s.offset, s.numel).copy_(weights.read_block(s.name, b.offset, b.shape).reshape({-1}));
+      if (!flat.master_sharded()) {
+        flat.master_range(s.offset, s.offset + s.numel).copy_(weights.read_block(s.name, b.offset, b.shape).reshape({-1}));
+      } else {  // ZeRO-3: this rank's range only
+        const std::int64_t lo = std::max(flat.master_lo(), s.offset), hi = std::min(flat.master_lo() + flat.master.numel(), s.offset + s.numel);
+        if (lo < hi) flat.master_range(lo, hi).copy_(weights.read(s.name, b.offset, b.shape, lo - s.offset, hi - s.offset));
+      }
     }
     flat.publish();
     at::Tensor m = at::zeros({adam.hi() - adam.lo()}, at::kFloat), v = at::zeros_like(m);
@@ -381,7 +391,7 @@ RunState RunCheckpointer::load(const std::string& dir, FlatParams& flat, AdamW& 
       }
       steps = t.at("optimizer").at("steps");
     } else {
-      const std::string path = dir + "/" + legacy_optim_file(grid_, layout_.zero == 1 ? grid_.dp_rank() : 0);
+      const std::string path = dir + "/" + legacy_optim_file(grid_, layout_.zero >= 1 ? grid_.dp_rank() : 0);
       const util::H5File f = util::H5File::open(path);
       const auto st = f.attr_ints("", "state");
       if (st.size() != 5 || st[2] != adam.lo() || st[3] != adam.hi() || st[4] != flat.padded())

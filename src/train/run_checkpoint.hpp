@@ -23,6 +23,7 @@
 #include "train/adamw.hpp"
 #include "train/data_parallel.hpp"
 #include "train/flat_params.hpp"
+#include "train/zero_units.hpp"
 
 namespace medgpt::train {
 
@@ -86,8 +87,9 @@ class RunCheckpointer {
   RunCheckpointer(std::string output_dir, parallel::Grid& grid, RunLayout layout, std::vector<int> split_dims,
                   std::string side_files_from, std::string config_text, int save_total_limit);
 
-  // Collective over the world. Returns the committed folder.
-  std::string save(const RunState& state, const FlatParams& flat, const AdamW& adam);
+  // Collective over the world. Returns the committed folder. `zero` (ZeRO-2/3, may be null)
+  // gathers each trainable tensor from the dp ranks' master shards as it is written (ZeRO-3).
+  std::string save(const RunState& state, const FlatParams& flat, const AdamW& adam, const ZeroUnits* zero = nullptr);
   // Collective. Loads master values, optimizer state and the RunState from `dir`, written in this
   // layout or any other; util::Error (on every rank) when the checkpoint does not fit this run.
   RunState load(const std::string& dir, FlatParams& flat, AdamW& adam);

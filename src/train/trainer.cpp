@@ -73,8 +73,9 @@ void check_trainer_options(const TrainerOptions& o, int dp_size) {
 }
 
 Trainer::Trainer(TrainerOptions opt, parallel::Grid& grid, FlatParams& flat, Objective& objective, const TrainData& data,
-                 RunCheckpointer& checkpointer)
+                 RunCheckpointer& checkpointer, ZeroUnits* zero)
     : opt_((check_trainer_options(opt, grid.dp_size()), std::move(opt))), grid_(grid), flat_(flat), objective_(objective), data_(data), checkpointer_(checkpointer),
+      zero_(zero),
       dp_(&grid.dp(), &grid.tp(), &grid.pp(), opt_.zero), pipeline_(grid.pp()),
       adam_(flat, opt_.adam, dp_.shard(flat).first, dp_.shard(flat).second),
       loader_(*data.train, data.kind, loader_options(opt_, data, grid)) {
@@ -90,7 +91,7 @@ Trainer::Trainer(TrainerOptions opt, parallel::Grid& grid, FlatParams& flat, Obj
 
 void Trainer::save() {
   state_.cursor = loader_.cursor();
-  last_checkpoint_ = checkpointer_.save(state_, flat_, adam_);
+  last_checkpoint_ = checkpointer_.save(state_, flat_, adam_, zero_);
   util::log("checkpoint " + last_checkpoint_);
 }
 
@@ -121,6 +122,7 @@ std::pair<double, double> Trainer::evaluate(nlohmann::ordered_json* row) {
       loss_sum += pipeline_.forward_only(1, stage);
     }
     items += objective_.items(b);
+    if (zero_) zero_->finish();  // ZeRO-3: the head gathered for the loss is released
     metrics.add(stage_metrics());
     groups.clear();
   };
@@ -218,7 +220,8 @@ double Trainer::forward_backward(const std::vector<data::Batch>& micro, double n
       timing_.forward += seconds_since(t0);
       t0 = Clock::now();
       loss.backward();
-      flat_.collect_grads();
+      if (zero_) zero_->finish();  // ZeRO-2/3: what no layer boundary reduced
+      else flat_.collect_grads();
       timing_.backward += seconds_since(t0);
       loss_sum += loss.item<double>();
       window_.objective.add(objective_.take_metrics());

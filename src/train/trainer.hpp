@@ -22,6 +22,7 @@
 #include "train/objective.hpp"
 #include "train/run_checkpoint.hpp"
 #include "train/schedule.hpp"
+#include "train/zero_units.hpp"
 
 namespace medgpt::train {
 
@@ -66,8 +67,9 @@ enum class TrainResult { kFinished, kPreempted, kTooManyBadSteps };
 
 class Trainer {
  public:
+  // `zero` (ZeRO-2/3; null otherwise) is the objective's model's unit hooks over `flat`.
   Trainer(TrainerOptions opt, parallel::Grid& grid, FlatParams& flat, Objective& objective, const TrainData& data,
-          RunCheckpointer& checkpointer);
+          RunCheckpointer& checkpointer, ZeroUnits* zero = nullptr);
   // From `resume_dir` (a committed checkpoint) or from the start ("").
   TrainResult run(const std::string& resume_dir);
   // Validation loss (the objective's mean over the whole validation split) and its exp; with `row`,
@@ -111,6 +113,7 @@ class Trainer {
   Objective& objective_;
   TrainData data_;
   RunCheckpointer& checkpointer_;
+  ZeroUnits* zero_;
   DataParallel dp_;
   parallel::Pipeline pipeline_;
   AdamW adam_;

@@ -266,6 +266,47 @@ std::string dtype_name(const ::testing::TestParamInfo<at::ScalarType>& info) {
   return c10::toString(info.param);
 }
 
+// Uneven collectives (ZeRO-2/3's layer spans): rank k contributes k elements (rank 0 none), so
+// counts differ and one is zero; values k * 10 + i are exact in every dtype used.
+TEST_P(CommDtype, AllgatherVConcatenatesUnevenParts) {
+  const at::ScalarType st = GetParam();
+  std::vector<int64_t> counts;
+  std::vector<double> want;
+  for (int k = 0; k < n; ++k) {
+    counts.push_back(k);
+    for (int i = 0; i < k; ++i) want.push_back(k * 10 + i);
+  }
+  std::vector<double> mine;
+  for (int i = 0; i < r; ++i) mine.push_back(r * 10 + i);
+  at::Tensor in = at::tensor(mine, at::kDouble).to(st);
+  at::Tensor out = at::zeros({static_cast<int64_t>(want.size())}, at::TensorOptions().dtype(st));
+  comm->allgather_v(in, out, counts);
+  EXPECT_TRUE(same(out, want));
+}
+
+TEST_P(CommDtype, ReduceScatterVSumsEachRanksPart) {
+  const at::ScalarType st = GetParam();
+  if (!is_floating(st) && st != at::kInt && st != at::kLong) return;
+  std::vector<int64_t> counts;
+  int64_t total = 0;
+  for (int k = 0; k < n; ++k) counts.push_back(k), total += k;
+  // Element i of every rank's input is (rank + 1) * i: the sum over ranks is i * n (n + 1) / 2.
+  at::Tensor in = (at::arange(total, at::kDouble) * (r + 1)).to(st);
+  at::Tensor out = at::zeros({r}, at::TensorOptions().dtype(st));
+  comm->reduce_scatter_v(in, out, counts);
+  std::vector<double> want;
+  const int64_t first = static_cast<int64_t>(r) * (r - 1) / 2;
+  for (int i = 0; i < r; ++i) want.push_back(static_cast<double>((first + i) * n * (n + 1) / 2));
+  EXPECT_TRUE(same(out, want));
+}
+
+TEST_F(CommTest, UnevenCollectivesRefuseWrongCounts) {
+  std::vector<int64_t> counts(static_cast<size_t>(n), 2);
+  EXPECT_TRUE(throws_error([&] { comm->allgather_v(at::zeros({2}), at::zeros({2 * n + 1}), counts); }, "counts' sum"));
+  EXPECT_TRUE(throws_error([&] { comm->allgather_v(at::zeros({3}), at::zeros({2 * n}), counts); }, "this rank's count"));
+  EXPECT_TRUE(throws_error([&] { comm->reduce_scatter_v(at::zeros({2 * n}), at::zeros({2}), {2}); }, "counts for a group"));
+}
+
 INSTANTIATE_TEST_SUITE_P(Dtypes, CommDtype,
                          ::testing::Values(at::kFloat, at::kBFloat16, at::kLong, at::kByte,
                                            at::kDouble, at::kInt, at::kHalf),
