@@ -26,6 +26,7 @@
 #include "model/safetensors.hpp"
 #include "model/transformer.hpp"
 #include "train/flat_params.hpp"
+#include "train/memory_stats.hpp"
 #include "train/run_checkpoint.hpp"
 #include "train/schedule.hpp"
 #include "train/trainer.hpp"
@@ -120,6 +121,7 @@ void check_tokens(const data::TokenArrays& c, std::int64_t vocab, const std::str
 int run_train(const po::variables_map& vm) {
   // First thing: a SIGUSR1/SIGTERM forwarded by mpirun during start-up must not kill the rank.
   util::install_stop_signal_handlers();
+  train::count_tensor_memory();  // the peak of live tensors, reported at the end
   // ---- options (checked before any work) ----
   const align::Stage st = align::parse_stage(vm, vm["train.micro_batch_size"].as<std::int64_t>());
   const std::string& stage = st.name;
@@ -183,6 +185,7 @@ int run_train(const po::variables_map& vm) {
   to.peak_flops = vm["train.peak_flops"].as<double>();
   to.compute_dtype = dtype;
   to.preempt_at_step = vm["train.preempt_at_step"].as<std::int64_t>();
+  to.save_final = flag(vm, "train.save_final");
   train::check_trainer_options(to, grid.dp_size());  // before any long work
   // Another run's checkpoints in the output dir: say so now, not after preparing data.
   // Which checkpoint to resume from is decided on rank 0 and broadcast: ranks must not resume from
@@ -302,7 +305,7 @@ int run_train(const po::variables_map& vm) {
   model::NamedTensors trainable = lora ? model::lora_parameters(m) : m.named_parameters();
   std::vector<int> split_dims;
   for (const auto& [name, t] : trainable) split_dims.push_back(lora ? model::lora_split_dim(m, name) : m.split_dim(name));
-  train::FlatParams flat(trainable, split_dims, grid.dp_size(), to.adam.decay_all);
+  train::FlatParams flat(trainable, split_dims, grid.dp_size(), to.adam.decay_all, /*full_grads=*/to.zero < 2);
   to.tied_embeddings = grid.pp_size() > 1 && m.tied_head();
   if (m.holds_head_copy()) flat.mark_copy("model.embed_tokens.weight");
   if (dtype != at::kFloat) m.set_compute_dtype(dtype);
@@ -369,6 +372,7 @@ int run_train(const po::variables_map& vm) {
     util::fail("train", std::to_string(to.max_bad_steps) + " steps in a row had a non-finite loss or gradient; stopped with checkpoint " +
                trainer.last_checkpoint(), "lower --train.learning_rate, check the data, or use --train.precision fp32");
 
+  if (!to.save_final) return 0;
   // ---- OUT/final: a Hugging Face folder, or a PEFT adapter for LoRA ----
   const std::string final_dir = out + "/final", tmp = out + "/final.partial";
   if (lora) {
@@ -450,6 +454,8 @@ void register_train_command(std::vector<Command>& out) {
                        ("train.max_bad_steps", po::value<std::int64_t>()->default_value(10), "stop after N non-finite steps in a row")
                        ("train.seed", non_negative<std::uint64_t>()->default_value(42), "seed of the init, data order, and noise")
                        ("train.peak_flops", non_negative<double>()->default_value(0.0), "FLOP/s ceiling for MFU (0: measure once and cache)")
+                       ("train.save_final", po::value<bool>()->default_value(true)->implicit_value(true),
+                        "false: no final checkpoint and no final/ folder (benchmarks)")
                        ("train.preempt_at_step", non_negative<std::int64_t>()->default_value(0), "testing aid: act as if SIGUSR1 arrived after this step (checkpoint, exit 99)")
                        ("parallel.tp", at_least(1)->default_value(1), "tensor-parallel ranks")
                        ("parallel.pp", at_least(1)->default_value(1), "pipeline stages (1F1B over the accumulation micro-batches; every stage but kto, dpo with --dpo.precompute_ref_log_probs)")

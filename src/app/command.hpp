@@ -34,6 +34,7 @@ void register_chat_command(std::vector<Command>& out);
 void register_serve_command(std::vector<Command>& out);
 void register_score_command(std::vector<Command>& out);
 void register_plan_command(std::vector<Command>& out);
+void register_memory_command(std::vector<Command>& out);
 
 // Parses args (after the command path) with --config FILE.ini under the command line; throws
 // util::Error naming an unknown option or key. Returns false when --help was printed.

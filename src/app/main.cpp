@@ -29,6 +29,7 @@ std::vector<Command> all_commands() {
   medgpt::app::register_serve_command(cmds);
   medgpt::app::register_score_command(cmds);
   medgpt::app::register_plan_command(cmds);
+  medgpt::app::register_memory_command(cmds);
   medgpt::app::register_model_commands(cmds);
   medgpt::app::register_lora_commands(cmds);
   medgpt::app::register_checkpoint_commands(cmds);

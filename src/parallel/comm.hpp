@@ -16,6 +16,7 @@
 
 #include <ATen/ATen.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,18 @@ class Comm {
   virtual void allgather_v(const at::Tensor& input, const at::Tensor& output, const std::vector<int64_t>& counts) = 0;
   virtual void reduce_scatter_v(const at::Tensor& input, const at::Tensor& output, const std::vector<int64_t>& counts,
                                 ReduceOp op = ReduceOp::kSum) = 0;
+
+  // A collective in flight: wait() returns once it is complete (its tensors may then be read).
+  // Destroying a request waits for it.
+  class Request {
+   public:
+    virtual ~Request() = default;
+    virtual void wait() = 0;
+  };
+  // allgather_v started now and finished by the request's wait(), so it can overlap computation
+  // (ZeRO-3 prefetches the next layer). Both tensors must be contiguous and stay alive until then;
+  // the ranks start their requests in the same order.
+  virtual std::unique_ptr<Request> start_allgather_v(const at::Tensor& input, const at::Tensor& output, const std::vector<int64_t>& counts) = 0;
 
   // tensor <- root's tensor, in place on every rank.
   virtual void broadcast(const at::Tensor& tensor, int root) = 0;

@@ -324,6 +324,45 @@ void MpiComm::allgather_v(const at::Tensor& input, const at::Tensor& output, con
   write_back(output, out);
 }
 
+namespace {
+
+// An MPI_Iallgatherv in flight, holding what MPI reads and writes until it completes.
+class MpiRequest final : public Comm::Request {
+ public:
+  MpiRequest(at::Tensor in, at::Tensor out, std::vector<int> counts, std::vector<int> displs)
+      : in_(std::move(in)), out_(std::move(out)), counts_(std::move(counts)), displs_(std::move(displs)) {}
+  ~MpiRequest() override {
+    if (req_ != MPI_REQUEST_NULL) MPI_Wait(&req_, MPI_STATUS_IGNORE);  // never free buffers MPI writes
+  }
+  void wait() override {
+    if (req_ == MPI_REQUEST_NULL) return;
+    const int rc = MPI_Wait(&req_, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS) util::fail("parallel::Comm.start_allgather_v", "MPI error " + std::to_string(rc), "a peer may have failed; see the other ranks' output");
+  }
+  at::Tensor in_, out_;
+  std::vector<int> counts_, displs_;
+  MPI_Request req_ = MPI_REQUEST_NULL;
+};
+
+}  // namespace
+
+std::unique_ptr<Comm::Request> MpiComm::start_allgather_v(const at::Tensor& input, const at::Tensor& output, const std::vector<int64_t>& counts) {
+  const std::string w = where("start_allgather_v");
+  require_cpu(input, w, "input");
+  require_cpu(output, w, "output");
+  if (!input.is_contiguous() || !output.is_contiguous()) util::fail(w, "needs contiguous tensors", "pass contiguous tensors");
+  MPI_Datatype type = move_type(input.scalar_type(), w);
+  std::vector<int> c = check_counts("start_allgather_v", counts, output, input, "output", "input");
+  agree("start_allgather_v", kAllgatherV, output, 0);
+  std::vector<int> displs(c.size(), 0);
+  for (std::size_t r = 1; r < c.size(); ++r) displs[r] = displs[r - 1] + c[r - 1];
+  const int mine = c[static_cast<std::size_t>(rank_)];
+  auto req = std::make_unique<MpiRequest>(input, output, std::move(c), std::move(displs));
+  check(MPI_Iallgatherv(req->in_.data_ptr(), mine, type, req->out_.data_ptr(), req->counts_.data(), req->displs_.data(), type, comm_, &req->req_),
+        "start_allgather_v");
+  return req;
+}
+
 void MpiComm::reduce_scatter_v(const at::Tensor& input, const at::Tensor& output, const std::vector<int64_t>& counts, ReduceOp op) {
   const std::string w = where("reduce_scatter_v");
   require_cpu(input, w, "input");

@@ -44,6 +44,7 @@ class MpiComm final : public Comm {
   void allgather_v(const at::Tensor& input, const at::Tensor& output, const std::vector<int64_t>& counts) override;
   void reduce_scatter_v(const at::Tensor& input, const at::Tensor& output, const std::vector<int64_t>& counts,
                         ReduceOp op = ReduceOp::kSum) override;
+  std::unique_ptr<Request> start_allgather_v(const at::Tensor& input, const at::Tensor& output, const std::vector<int64_t>& counts) override;
   void broadcast(const at::Tensor& tensor, int root) override;
   void send(const at::Tensor& tensor, int peer, int tag = 0) override;
   void recv(const at::Tensor& tensor, int peer, int tag = 0) override;

@@ -5,7 +5,8 @@
 
 namespace medgpt::train {
 
-FlatParams::FlatParams(model::NamedTensors params, const std::vector<int>& split_dims, std::int64_t pad_multiple, bool decay_all)
+FlatParams::FlatParams(model::NamedTensors params, const std::vector<int>& split_dims, std::int64_t pad_multiple, bool decay_all,
+                       bool full_grads)
     : params_(std::move(params)) {
   if (split_dims.size() != params_.size()) util::fail("FlatParams", "split_dims does not match the parameters", "internal error");
   for (std::size_t i = 0; i < params_.size(); ++i) {
@@ -17,19 +18,20 @@ FlatParams::FlatParams(model::NamedTensors params, const std::vector<int>& split
   const std::int64_t padded = (numel_ + m - 1) / m * m;
   padded_ = padded;
   master = at::zeros({padded}, at::kFloat);
-  grad = at::zeros({padded}, at::kFloat);
+  grad = at::zeros({full_grads ? padded : 0}, at::kFloat);
+  grads_sharded_ = !full_grads;  // until shard() gives this rank its range
   fresh_.assign(params_.size(), false);
   at::NoGradGuard no_grad;
   for (std::size_t i = 0; i < params_.size(); ++i) {
     at::Tensor& p = params_[i].second;
     const FlatSegment& s = segments_[i];
     master.narrow(0, s.offset, s.numel).copy_(p.reshape({-1}));
-    at::Tensor g = grad.narrow(0, s.offset, s.numel);
-    if (p.grad().defined()) g.copy_(p.grad().reshape({-1}));
+    at::Tensor g = full_grads ? grad.narrow(0, s.offset, s.numel) : at::Tensor();
+    if (g.defined() && p.grad().defined()) g.copy_(p.grad().reshape({-1}));
     if (p.scalar_type() == at::kFloat && !p.is_meta()) {
       // Re-point the parameter itself (every holder of it sees the new storage).
       p.set_data(master.narrow(0, s.offset, s.numel).view(p.sizes()));
-      p.mutable_grad() = g.view(p.sizes());
+      p.mutable_grad() = g.defined() ? g.view(p.sizes()) : at::Tensor();
     } else {
       p.mutable_grad() = at::Tensor();
     }

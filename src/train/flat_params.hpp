@@ -30,7 +30,9 @@ class FlatParams {
   // `params` (all requiring grad) in a fixed order; `split_dims[i]` is -1 for a tensor every tp
   // rank holds whole. The vector is zero-padded to a multiple of `pad_multiple` (the dp size, so
   // ZeRO-1 shards are equal). Gradients already present are carried over.
-  FlatParams(model::NamedTensors params, const std::vector<int>& split_dims, std::int64_t pad_multiple, bool decay_all = false);
+  // full_grads false (ZeRO-2/3): no whole gradient vector, shard() makes this rank's.
+  FlatParams(model::NamedTensors params, const std::vector<int>& split_dims, std::int64_t pad_multiple, bool decay_all = false,
+             bool full_grads = true);
 
   at::Tensor master;  // fp32 elements [master_lo(), master_lo() + master.numel()): all, or ZeRO-3's shard
   at::Tensor grad;    // fp32 elements [grad_lo(), ...): all, or ZeRO-2/3's shard

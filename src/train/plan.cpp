@@ -51,7 +51,8 @@ PlanRow plan_row(const PlanInputs& in, const PlanLayout& l) {
   const double embed = V * H / l.tp, layer = layer_on_rank(c, l.tp), norms = 2 * H + (c.qk_norm ? 2.0 * static_cast<double>(c.head_dim) : 0);
   const double lora_layer = lora ? lora_on_rank(c, in.lora_r, l.tp) : 0;
   // Korthikanti et al.'s count (2-byte activations), scaled to the compute dtype.
-  const double per_layer = act_bytes / 2 * (T * b * H * (10 + 24.0 / l.tp) + 5 * heads * T * T * b / l.tp);
+  const double scores = in.chunked_attention ? 4 * heads * T * b / l.tp : act_bytes / 2 * 5 * heads * T * T * b / l.tp;
+  const double per_layer = act_bytes / 2 * T * b * H * (10 + 24.0 / l.tp) + scores;
   const std::vector<int> layers = parallel::stage_layers(static_cast<int>(c.num_layers), l.pp);
   double most = -1, trainable_most = 0, layers_most = 0;
   for (int s = 0; s < l.pp; ++s) {
@@ -69,8 +70,13 @@ PlanRow plan_row(const PlanInputs& in, const PlanLayout& l) {
       const double linear = n * (layer - norms);
       weights = linear * (qlora ? 0.5 + 4.0 / 64 : act_bytes) + (params - linear) * act_bytes + trainable * (in.bf16 ? 6 : 4);
     }
-    const double grads = trainable * (in.bf16 ? 6 : 4);
-    const double optimizer = trainable * 8 / (l.zero == 1 ? l.dp : 1);
+    double grads = trainable * (in.bf16 ? 6 : 4);
+    const double optimizer = trainable * 8 / (l.zero >= 1 ? l.dp : 1);
+    // ZeRO-2/3: shards, plus the units in flight whole in the compute dtype (model/unit_hooks.hpp).
+    const double unit = std::max(first || last ? embed : 0.0, layer);
+    if (l.zero >= 2) grads = trainable * 4 / l.dp + act_bytes * (lora ? lora_layer : unit + (c.tie_word_embeddings && first && last ? layer : 0.0));
+    // ZeRO-3: the current unit and the next one (prefetched) whole.
+    if (l.zero == 3) weights = (weights - trainable * (in.bf16 ? 6 : 4)) / l.dp + trainable * 4 / l.dp + act_bytes * (unit + layer);
     const double in_flight = static_cast<double>(std::min<std::int64_t>(l.pp - s, m));
     double activations = l.checkpointing ? in_flight * n * act_bytes * T * b * H + per_layer : in_flight * n * per_layer;
     if (last) activations += 3 * 4 * std::min(1024.0, b * T) * V / l.tp;  // the chunked LM loss's logits
@@ -93,7 +99,8 @@ PlanRow plan_row(const PlanInputs& in, const PlanLayout& l) {
   row.compute_s = per_token * static_cast<double>(global) * T / (in.world * in.flops_per_rank);
   row.bubble = parallel::ideal_bubble(l.pp, static_cast<int>(m));
   const double activation = T * b * H * act_bytes;
-  if (l.dp > 1) row.dp_s = 2.0 * (l.dp - 1) / l.dp * 4 * trainable_most / in.bandwidth;
+  // ZeRO-3 gathers the weights once more, for the backward pass.
+  if (l.dp > 1) row.dp_s = (l.zero == 3 ? 1.5 : 1.0) * 2.0 * (l.dp - 1) / l.dp * 4 * trainable_most / in.bandwidth;
   if (l.tp > 1) row.tp_s = (l.checkpointing ? 6 : 4) * layers_most * static_cast<double>(m) * 2.0 * (l.tp - 1) / l.tp * activation / in.bandwidth;
   if (l.pp > 1) row.pp_s = 2 * static_cast<double>(m) * activation / in.bandwidth;
   row.fits = in.memory_per_rank <= 0 || row.total() <= in.memory_per_rank;
@@ -115,7 +122,8 @@ std::vector<PlanRow> plan(const PlanInputs& in) {
       if ((in.world / tp) % pp != 0) continue;
       const int dp = in.world / (tp * pp);
       if (global % (in.micro_batch * dp) != 0) continue;
-      for (int zero = 0; zero <= (dp > 1 ? 1 : 0); ++zero)
+      // ZeRO-2/3 need dp and no pipeline (train/zero_units.hpp's check_zero_layout).
+      for (int zero = 0; zero <= (dp == 1 ? 0 : pp == 1 ? 3 : 1); ++zero)
         for (const bool ckpt : {false, true}) rows.push_back(plan_row(in, {tp, pp, dp, zero, ckpt}));
     }
   }

@@ -9,6 +9,7 @@
 
 #include "parallel/agreement.hpp"
 #include "parallel/pipeline_schedule.hpp"
+#include "train/memory_stats.hpp"
 #include "train/metric_window.hpp"
 #include "train/peak_flops.hpp"
 #include "util/clock.hpp"
@@ -162,6 +163,8 @@ TrainResult Trainer::run(const std::string& resume_dir) {
   util::log(buf);
   if (opt_.eval_on_start && state_.step == 0 && data_.valid) log_start_eval(metrics);
 
+  setup_tensors_peak_ = memory_peak().tensors;  // loading, sharding, the first evaluation
+  restart_tensor_peak();
   run_start_ = Clock::now();
   first_step_ = state_.step;
   timing_ = {};
@@ -193,6 +196,13 @@ TrainResult Trainer::run(const std::string& resume_dir) {
   std::snprintf(buf, sizeof buf, "time per step: data %.3f s, forward %.3f s, backward %.3f s, all-reduce %.3f s, optimizer %.3f s",
                 timing_.data / steps, timing_.forward / steps, timing_.backward / steps, timing_.comm / steps, timing_.optimizer / steps);
   util::log(buf);
+  const MemoryPeak mem = memory_peak();
+  at::Tensor most = at::tensor({mem.resident, mem.tensors, setup_tensors_peak_}, at::kDouble);
+  world.allreduce(most, parallel::ReduceOp::kMax);
+  std::snprintf(buf, sizeof buf,
+                "memory per rank (the most of any rank): peak resident %.0f MiB, LibTorch tensors at most %.0f MiB in training (%.0f MiB setting up)",
+                most[0].item<double>() / (1 << 20), most[1].item<double>() / (1 << 20), most[2].item<double>() / (1 << 20));
+  util::log(buf);
   if (grid_.pp_size() > 1) {
     const double busy = timing_.forward + timing_.backward;
     std::snprintf(buf, sizeof buf, "pipeline: %d stages, %lld micro-batches: waited %.3f s per step, bubble %.1f%% (1F1B ideal %.1f%%)",
@@ -200,7 +210,7 @@ TrainResult Trainer::run(const std::string& resume_dir) {
                   100.0 * timing_.pipeline / std::max(1e-12, busy + timing_.pipeline), 100.0 * parallel::ideal_bubble(grid_.pp_size(), static_cast<int>(accumulation_)));
     util::log(buf);
   }
-  if (result == TrainResult::kFinished) save();
+  if (result == TrainResult::kFinished && opt_.save_final) save();
   return result;
 }
 

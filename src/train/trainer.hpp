@@ -45,6 +45,8 @@ struct TrainerOptions {
   at::ScalarType compute_dtype = at::kFloat;
   // Pipeline parallelism with a tied head: the first and the last stage each hold the embedding.
   bool tied_embeddings = false;
+  // false: no checkpoint when the run finishes (benchmarks); preemption still saves one.
+  bool save_final = true;
   // Testing aid: behave as if SIGUSR1 arrived once this step is done (0: never).
   std::int64_t preempt_at_step = 0;
 };
@@ -124,6 +126,7 @@ class Trainer {
   std::string last_checkpoint_;
   // The run in progress: where it started, the measured peak, time per phase, the logging window.
   double peak_ = 0;
+  double setup_tensors_peak_ = 0;  // bytes of live tensors at most before the first step
   std::chrono::steady_clock::time_point run_start_;
   std::int64_t first_step_ = 0;
   struct {

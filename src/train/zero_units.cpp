@@ -131,7 +131,7 @@ std::vector<std::int64_t> ZeroUnits::counts(std::int64_t b, std::int64_t e, std:
   return c;
 }
 
-void ZeroUnits::gather(Run& r) {
+void ZeroUnits::start_gather(Run& r) {
   if (r.gathered) return;
   at::NoGradGuard no_grad;
   alloc_storage(r.full);
@@ -143,14 +143,27 @@ void ZeroUnits::gather(Run& r) {
     const at::Tensor mine = r.trainable ? flat_.master_range(mb, me).to(r.full.scalar_type())
                                         : frozen_shard_.narrow(0, mb - frozen_lo_, me - mb);
     at::Tensor out = r.full.narrow(0, b - r.begin, e - b);
-    if (dp_) dp_->allgather_v(mine, out, counts(b, e, padded));
+    if (dp_) r.inflight.push_back(dp_->start_allgather_v(mine.contiguous(), out, counts(b, e, padded)));
     else out.copy_(mine);
   }
   r.gathered = true;
 }
 
+void ZeroUnits::gather(Run& r) {
+  start_gather(r);
+  for (auto& req : r.inflight) req->wait();
+  r.inflight.clear();
+}
+
+void ZeroUnits::prefetch(int unit) {
+  if (unit < 1 || unit >= static_cast<int>(unit_runs_.size())) return;
+  for (const std::size_t k : unit_runs_[static_cast<std::size_t>(unit)]) start_gather(runs_[k]);
+}
+
 void ZeroUnits::release(Run& r) {
   if (!r.gathered) return;
+  for (auto& req : r.inflight) req->wait();  // MPI must be done writing before the memory goes
+  r.inflight.clear();
   free_storage(r.full);
   r.gathered = false;
 }
@@ -201,6 +214,7 @@ void ZeroUnits::before_forward(int unit) {
     for (Run& r : runs_)
       if (!protected_run(r)) release(r);
   for (const std::size_t k : unit_runs_[static_cast<std::size_t>(unit)]) gather(runs_[k]);
+  prefetch(unit + 1);  // travels while this unit computes
   // The head has no boundary before its backward (the loss's backward starts there): it stays.
   if (unit == m_.head_unit() && at::GradMode::is_enabled()) ++backward_refs_[static_cast<std::size_t>(unit)];
 }
@@ -214,6 +228,7 @@ void ZeroUnits::before_backward(int unit) {
   if (zero_ < 3 || unit <= 0) return;
   ++backward_refs_[static_cast<std::size_t>(unit)];
   for (const std::size_t k : unit_runs_[static_cast<std::size_t>(unit)]) gather(runs_[k]);
+  prefetch(unit - 1);  // the next layer of the backward pass (not the embedding: prefetch skips 0)
 }
 
 void ZeroUnits::after_backward(int unit) {
@@ -249,7 +264,7 @@ at::Tensor ZeroUnits::gather_segment(std::size_t segment) const {
   return out;
 }
 
-std::int64_t ZeroUnits::gathered_numel() const {
+std::int64_t ZeroUnits::gathered_numel() const {  // in flight included: its memory is taken
   std::int64_t n = 0;
   for (const Run& r : runs_)
     if (r.gathered) n += r.end - r.begin;

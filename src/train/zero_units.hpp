@@ -8,7 +8,9 @@
 //   all-gathered before the unit's forward and again before its backward, released after each.
 //   Autograd's saved tensors refer to the same storage, refilled before they are read (FSDP's
 //   resize-to-zero). The trainable values come from this rank's shard of the fp32 master vector
-//   (in the compute dtype); frozen ones (the LoRA base) from a sharded vector of their own.
+//   (in the compute dtype); frozen ones (the LoRA base) from a sharded vector of their own. The
+//   next unit's gather is started (non-blocking) as soon as the current one's is complete, so it
+//   travels while the current unit computes: at most two units are whole at a time.
 // Shards are contiguous ranges of the flat vectors (as ZeRO-1's: [k n, (k+1) n) for dp rank k), so
 // a layer's span lies across one or two ranks' shards: gathers and reductions are uneven
 // collectives (Comm::allgather_v / reduce_scatter_v), done in buckets.
@@ -17,6 +19,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "model/transformer.hpp"
@@ -68,11 +71,14 @@ class ZeroUnits final : public model::UnitHooks {
     std::vector<std::int64_t> offsets;  // each member's offset in the span's flat vector
     std::vector<int> units;           // the units that use it (a tied embedding: 0 and the head)
     at::Tensor full;                  // ZeRO-3: [end - begin], compute dtype; storage only when gathered
-    bool gathered = false;
+    bool gathered = false;            // storage allocated: the values are there, or arriving (inflight)
+    std::vector<std::unique_ptr<parallel::Comm::Request>> inflight;
   };
   // The part of [b, e) of a flat vector padded to `padded` that each dp rank keeps.
   std::vector<std::int64_t> counts(std::int64_t b, std::int64_t e, std::int64_t padded) const;
-  void gather(Run& r);
+  void gather(Run& r);        // the values, now
+  void start_gather(Run& r);  // the values on their way (gather() completes them)
+  void prefetch(int unit);
   void release(Run& r);
   void release_unit(int unit);
   bool protected_run(const Run& r) const;

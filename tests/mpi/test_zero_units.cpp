@@ -1,8 +1,8 @@
 // ZeRO-3 under mpirun (dp = the world): every rank trains the same batch on a 4-layer tiny Qwen3
 // (tied head), so the reduced gradient is dp x the single-rank gradient. A watcher between the
 // model and ZeroUnits records, after every hook, how many elements of full parameters the rank
-// holds: never more than one unit's (no rank ever holds the model; the embedding and the head
-// share a run), none after finish() (every parameter's storage is empty), and each rank's gradient
+// holds: never more than two units' (the current one and the next, prefetched; no rank ever holds
+// the model; the embedding and the head share a run), none after finish() (every parameter's storage is empty), and each rank's gradient
 // shard equals dp x the plain model's gradient over that range (computed in float64 from the same
 // values; the shard is float32, so the bound is float32 rounding: 1e-6 of the largest element).
 // The same with activation checkpointing (the recomputation gathers again) and with LoRA (the
@@ -99,7 +99,7 @@ void run(bool lora, bool checkpointing) {
   std::int64_t total = 0;
   for (const auto& [name, p] : m.named_parameters()) total += p.numel();
   if (lora) for (const auto& [name, p] : model::lora_parameters(m)) total += p.numel();
-  EXPECT_LT(2 * zero.largest_unit_numel(), total);  // the check below could not pass by holding everything
+  EXPECT_LT(3 * zero.largest_unit_numel(), total);  // the check below could not pass by holding everything
 
   flat.zero_grads();
   const at::Tensor loss = m.loss(ids, ids);
@@ -107,7 +107,7 @@ void run(bool lora, bool checkpointing) {
   zero.finish();
   EXPECT_NEAR(loss.item<double>(), ref_loss.item<double>(), 1e-12);
   EXPECT_GT(watch.events, 10);
-  EXPECT_LE(watch.most, zero.largest_unit_numel());
+  EXPECT_LE(watch.most, 2 * zero.largest_unit_numel());
   EXPECT_EQ(zero.gathered_numel(), 0);
   for (const auto& [name, p] : m.named_parameters())
     if (p.defined()) EXPECT_EQ(p.storage().nbytes(), 0u) << name << " holds memory outside its gather window";

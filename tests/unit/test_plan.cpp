@@ -70,11 +70,33 @@ TEST(Plan, PipelineDataAndTensorParallelTermsByHand) {
   EXPECT_DOUBLE_EQ(tp.tp_s, 4 * 2 * 4 * 1.0 * (64.0 * 2 * 64 * 4) / 1e9);
 }
 
+TEST(Plan, ZeroStagesAndChunkedAttentionByHand) {
+  const train::PlanInputs in = tiny(2, 2, 4);
+  const double P = 586112, embed = 8000 * 64, layer = 37024;
+  // ZeRO-2 at dp 2: the fp32 gradient shard, plus autograd's gradients of the units in flight: the
+  // tied embedding's (alive from the head's backward to the lookup's) and one layer's.
+  const train::PlanRow z2 = train::plan_row(in, {1, 1, 2, 2, false});
+  EXPECT_DOUBLE_EQ(z2.weights, 4 * P);
+  EXPECT_DOUBLE_EQ(z2.grads, 4 * P / 2 + 4 * (embed + layer));
+  EXPECT_DOUBLE_EQ(z2.optimizer, 8 * P / 2);
+  // ZeRO-3: the master shard plus two units gathered (the embedding and a layer, prefetched).
+  const train::PlanRow z3 = train::plan_row(in, {1, 1, 2, 3, false});
+  EXPECT_DOUBLE_EQ(z3.weights, 4 * P / 2 + 4 * (embed + layer));
+  EXPECT_DOUBLE_EQ(z3.grads, z2.grads);
+  EXPECT_DOUBLE_EQ(z3.dp_s, 1.5 * z2.dp_s);  // the weights gathered again for the backward pass
+  // Chunked attention: no 5 a T^2 b term, a T b fp32 log-sum-exp instead.
+  train::PlanInputs chunked = in;
+  chunked.chunked_attention = true;
+  const double per_layer = 2 * 64.0 * 2 * 64 * (10 + 24) + 4.0 * 4 * 64 * 2;
+  EXPECT_DOUBLE_EQ(train::plan_row(chunked, {1, 1, 2, 0, false}).activations, 2 * per_layer + 3 * 4 * 128.0 * 8000);
+}
+
 TEST(Plan, EveryValidLayoutRankedFittingFirst) {
   train::PlanInputs in = tiny(4, 2, 8);
   const std::vector<train::PlanRow> rows = train::plan(in);
-  // (tp, pp, dp): (1,1,4) (1,2,2) (2,1,2) with ZeRO 0/1, (2,2,1) (4,1,1) without; checkpointing on/off.
-  EXPECT_EQ(rows.size(), 16u);
+  // (tp, pp, dp): (1,1,4) (2,1,2) with ZeRO 0-3, (1,2,2) with ZeRO 0/1 (2 and 3 need pp 1), (2,2,1)
+  // (4,1,1) without; checkpointing on/off.
+  EXPECT_EQ(rows.size(), 24u);
   for (std::size_t i = 1; i < rows.size(); ++i) EXPECT_LE(rows[i - 1].step_s(), rows[i].step_s());
   // A limit between the smallest and the largest rank marks some rows; they rank after the others.
   double lo = 1e30, hi = 0;
