@@ -46,7 +46,7 @@ for shape in $shapes; do
         --train.global_batch_size $dp --train.max_steps 1 --train.zero $zero --train.save_final false --threads 1 \
         --output-dir "$out" 2> "$out.log" || { echo "$shape dp $dp zero $zero: failed"; tail -2 "$out.log"; continue; }
       line=$(grep -o 'peak resident [0-9]* MiB, LibTorch tensors at most [0-9]* MiB in training ([0-9]* MiB' "$out.log")
-      read -r rss training setup < <(grep -o '[0-9]* MiB' <<< "$line" | awk '{printf "%s ", $1}')
+      read -r rss training setup <<< "$(grep -o '[0-9]* MiB' <<< "$line" | awk '{printf "%s ", $1}')"
       mib() { jq -n "$1 / 1024 * 100 | round / 100"; }
       printf '%-5s %3d %4d | %9s %9s | %9s %9s %9s | %5.1f%%\n' $shape $dp $zero "$(gib "$total")" "$(gib "$state")" \
         "$(mib "$training")" "$(mib "$setup")" "$(mib "$rss")" "$(jq -n "$share * 100")"

@@ -8,6 +8,7 @@
 
 #include "model/commit_marker.hpp"
 #include "model/h5_dtype.hpp"
+#include "model/shard_index.hpp"
 #include "model/transformer.hpp"
 #include "util/atomic_file.hpp"
 #include "util/error.hpp"
@@ -85,14 +86,23 @@ void commit_checkpoint(const std::string& dir, const ShardLayout& world_layout, 
   write_commit_marker(dir, digest_folder(dir));
 }
 
-NamedTensors read_model_full(const std::string& dir) {
+namespace {
+
+// A committed checkpoint's (tp, pp) from its meta.json, after checking the folder.
+std::pair<int, int> checkpoint_layout(const std::string& dir) {
   if (!fs::is_directory(dir)) util::fail(dir, "no such checkpoint folder", "pass a folder written by medgpt import or medgpt train");
   if (!is_committed(dir)) util::fail(dir, "checkpoint has no COMMITTED marker (half-written)", "use an older, committed checkpoint");
   const nlohmann::json meta = util::read_json_file(dir + "/meta.json");
   if (meta.value("format_version", 0) != kFormatVersion)
     util::fail(dir + "/meta.json: format_version", "is " + meta.value("format_version", nlohmann::json(nullptr)).dump() + ", expected 1",
                "use the medgpt that wrote the checkpoint");
-  const int tp = meta.value("tp", 1), pp = meta.value("pp", 1);
+  return {meta.value("tp", 1), meta.value("pp", 1)};
+}
+
+}  // namespace
+
+NamedTensors read_model_full(const std::string& dir) {
+  const auto [tp, pp] = checkpoint_layout(dir);
   struct Whole {
     at::Tensor t;
     std::int64_t filled = 0;
@@ -158,15 +168,29 @@ void set_config_dtype(const std::string& dir, const std::string& label) {
 
 void export_hf(const std::string& checkpoint, const std::string& out, std::optional<at::ScalarType> dtype, std::int64_t max_shard_bytes) {
   const ModelConfig config = ModelConfig::load(checkpoint);
-  NamedTensors weights = read_model_full(checkpoint);
-  validate_weights(config, weights, checkpoint);
-  if (dtype)
-    for (auto& [name, t] : weights)
-      if (t.is_floating_point()) t = t.to(*dtype);
+  // One tensor in memory at a time: the index first (names, shapes, dtypes), each tensor read whole
+  // from its shards as the safetensors writer reaches it.
+  const auto [tp, pp] = checkpoint_layout(checkpoint);
+  std::vector<std::string> files;
+  for (int p = 0; p < pp; ++p)
+    for (int r = 0; r < tp; ++r) files.push_back(shard_file({r, tp, p, pp}));
+  const ShardIndex index = ShardIndex::scan(checkpoint, files, "");
+  NamedTensors shapes;  // meta tensors in the output dtype
+  for (const std::string& name : index.names()) {
+    const at::ScalarType stored = dtype_named(index.pieces(name).front().dtype, checkpoint + ": " + name);
+    const at::ScalarType want = dtype && at::isFloatingType(stored) ? *dtype : stored;
+    shapes.emplace_back(name, at::empty(index.logical_shape(name), at::TensorOptions().dtype(want).device(at::kMeta)));
+  }
+  validate_weights(config, shapes, checkpoint);
+  std::map<std::string, at::ScalarType> want;
+  for (const auto& [name, t] : shapes) want[name] = t.scalar_type();
   fs::create_directories(out);
-  write_safetensors_dir(out, weights, max_shard_bytes);
+  write_safetensors_dir(out, shapes, max_shard_bytes, [&](const std::string& name) {
+    const std::vector<std::int64_t>& logical = index.logical_shape(name);
+    return index.read_block(name, std::vector<std::int64_t>(logical.size(), 0), logical).view(logical).to(want.at(name));
+  });
   copy_side_files(checkpoint, out);
-  if (dtype) set_config_dtype(out, hf_dtype_label(weights));
+  if (dtype) set_config_dtype(out, hf_dtype_label(shapes));
 }
 
 namespace {

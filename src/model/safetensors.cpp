@@ -82,9 +82,10 @@ NamedTensors read_safetensors_dir(const std::string& dir) {
   util::fail(dir, "no model.safetensors or model.safetensors.index.json", "pass a Hugging Face model folder");
 }
 
-void write_safetensors(const std::string& path, const NamedTensors& tensors, const std::map<std::string, std::string>& metadata) {
+void write_safetensors(const std::string& path, const NamedTensors& tensors, const std::map<std::string, std::string>& metadata,
+                       const TensorLoader& load) {
   std::vector<std::pair<const std::string*, at::Tensor>> order;
-  for (const auto& [name, t] : tensors) order.emplace_back(&name, t.contiguous().cpu());
+  for (const auto& [name, t] : tensors) order.emplace_back(&name, load ? t : t.contiguous().cpu());
   std::stable_sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
     const int ra = by_type(a.second.scalar_type(), *a.first).align_rank, rb = by_type(b.second.scalar_type(), *b.first).align_rank;
     return ra != rb ? ra > rb : *a.first < *b.first;
@@ -105,12 +106,19 @@ void write_safetensors(const std::string& path, const NamedTensors& tensors, con
   const std::uint64_t n = text.size();
   f.stream().write(reinterpret_cast<const char*>(&n), 8);
   f.stream().write(text.data(), static_cast<std::streamsize>(text.size()));
-  for (const auto& [name, t] : order)
-    f.stream().write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.numel() * t.element_size()));
+  for (const auto& [name, t] : order) {
+    at::Tensor data = t;
+    if (load) {
+      data = load(*name).contiguous().cpu();
+      if (data.sizes() != t.sizes() || data.scalar_type() != t.scalar_type())
+        util::fail(path + ": " + *name, "the loaded tensor is not the announced " + c10::str(t.sizes()), "internal error");
+    }
+    f.stream().write(static_cast<const char*>(data.data_ptr()), static_cast<std::streamsize>(data.numel() * data.element_size()));
+  }
   f.commit();
 }
 
-void write_safetensors_dir(const std::string& dir, const NamedTensors& tensors, std::int64_t max_shard_bytes) {
+void write_safetensors_dir(const std::string& dir, const NamedTensors& tensors, std::int64_t max_shard_bytes, const TensorLoader& load) {
   std::vector<NamedTensors> shards(1);
   std::int64_t current = 0, total = 0;
   for (const auto& nt : tensors) {
@@ -124,14 +132,14 @@ void write_safetensors_dir(const std::string& dir, const NamedTensors& tensors, 
     current += size;
   }
   if (shards.size() == 1) {
-    write_safetensors(dir + "/model.safetensors", tensors);
+    write_safetensors(dir + "/model.safetensors", tensors, {}, load);
     return;
   }
   nlohmann::json weight_map = nlohmann::json::object();
   char name[64];
   for (std::size_t i = 0; i < shards.size(); ++i) {
     std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", i + 1, shards.size());
-    write_safetensors(dir + "/" + name, shards[i]);
+    write_safetensors(dir + "/" + name, shards[i], {}, load);
     for (const auto& nt : shards[i]) weight_map[nt.first] = name;
   }
   const nlohmann::json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};

@@ -6,6 +6,7 @@
 
 #include <ATen/ATen.h>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -23,13 +24,18 @@ NamedTensors read_safetensors(const std::string& path, std::map<std::string, std
 // A model folder's weights: model.safetensors, or the shards listed in model.safetensors.index.json.
 NamedTensors read_safetensors_dir(const std::string& dir);
 
+// Each tensor's values, asked for just before they are written: with it, `tensors` may be meta
+// tensors (names, shapes, dtypes only), so no more than one tensor is in memory at a time.
+using TensorLoader = std::function<at::Tensor(const std::string& name)>;
+
 // Writes one file with __metadata__ {"format": "pt"} (plus `metadata`).
 void write_safetensors(const std::string& path, const NamedTensors& tensors,
-                       const std::map<std::string, std::string>& metadata = {});
+                       const std::map<std::string, std::string>& metadata = {}, const TensorLoader& load = {});
 
 // Writes model.safetensors, or model-0000i-of-0000n.safetensors + model.safetensors.index.json when
 // the tensors exceed max_shard_bytes (huggingface_hub's sharding rule).
-void write_safetensors_dir(const std::string& dir, const NamedTensors& tensors, std::int64_t max_shard_bytes = 5'000'000'000);
+void write_safetensors_dir(const std::string& dir, const NamedTensors& tensors, std::int64_t max_shard_bytes = 5'000'000'000,
+                           const TensorLoader& load = {});
 
 const char* safetensors_dtype(at::ScalarType t);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "util/error.hpp"
 
@@ -9,6 +10,13 @@ namespace medgpt::train {
 
 void check_zero_stage(int zero) {
   if (zero < 0 || zero > 3) util::fail("--train.zero", "is " + std::to_string(zero) + "; ZeRO stages are 0, 1, 2 and 3", "use 0, 1, 2 or 3");
+}
+
+std::vector<std::int64_t> shard_counts(std::int64_t b, std::int64_t e, std::int64_t padded, int dp) {
+  const std::int64_t n = padded / dp;
+  std::vector<std::int64_t> c(static_cast<std::size_t>(dp));
+  for (int k = 0; k < dp; ++k) c[static_cast<std::size_t>(k)] = std::max<std::int64_t>(0, std::min(e, n * (k + 1)) - std::max(b, n * k));
+  return c;
 }
 
 DataParallel::DataParallel(parallel::Comm* dp, parallel::Comm* tp, parallel::Comm* pp, int zero, std::int64_t bucket_bytes)
@@ -30,9 +38,16 @@ void DataParallel::reduce_grads(FlatParams& flat) {
       dp_->allreduce(flat.grad.narrow(0, b, std::min(bucket_elems_, flat.padded() - b)), parallel::ReduceOp::kSum);
     return;
   }
+  // ZeRO-1: bucket by bucket too (MPI's reduce-scatter would otherwise make temporaries the size
+  // of the whole vector); a bucket lies across one or two ranks' shards.
   const auto [lo, hi] = shard(flat);
-  at::Tensor mine = dp_->reduce_scatter(flat.grad, parallel::ReduceOp::kSum);
-  flat.grad.narrow(0, lo, hi - lo).copy_(mine);
+  for (std::int64_t b = 0; b < flat.padded(); b += bucket_elems_) {
+    const std::int64_t e = std::min(flat.padded(), b + bucket_elems_);
+    const std::int64_t mb = std::clamp(b, lo, hi), me = std::clamp(e, lo, hi);
+    at::Tensor mine = at::empty({me - mb}, at::kFloat);
+    dp_->reduce_scatter_v(flat.grad.narrow(0, b, e - b), mine, shard_counts(b, e, flat.padded(), dp_->size()), parallel::ReduceOp::kSum);
+    flat.grad_range(mb, me).copy_(mine);
+  }
 }
 
 double DataParallel::grad_norm(const FlatParams& flat) const {

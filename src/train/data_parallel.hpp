@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <utility>
+#include <vector>
 
 #include "parallel/comm.hpp"
 #include "train/flat_params.hpp"
@@ -17,6 +18,10 @@ namespace medgpt::train {
 
 // util::Error naming --train.zero unless it is 0 to 3.
 void check_zero_stage(int zero);
+
+// How many elements of [b, e) of a flat vector padded to `padded` each of `dp` ranks keeps, its
+// ZeRO shard being [k n, (k+1) n), n = padded / dp: the counts of an uneven collective over a bucket.
+std::vector<std::int64_t> shard_counts(std::int64_t b, std::int64_t e, std::int64_t padded, int dp);
 
 class DataParallel {
  public:

@@ -80,6 +80,8 @@ Trainer::Trainer(TrainerOptions opt, parallel::Grid& grid, FlatParams& flat, Obj
       dp_(&grid.dp(), &grid.tp(), &grid.pp(), opt_.zero), pipeline_(grid.pp()),
       adam_(flat, opt_.adam, dp_.shard(flat).first, dp_.shard(flat).second),
       loader_(*data.train, data.kind, loader_options(opt_, data, grid)) {
+  if ((opt_.zero >= 2) != (zero_ != nullptr) || (zero_ && grid.pp_size() > 1))
+    util::fail("Trainer", "ZeRO-2/3 need their ZeroUnits, and no pipeline stages", "internal error: see train::check_zero_layout");
   accumulation_ = opt_.global_batch_size / (opt_.micro_batch_size * grid.dp_size());
   if (opt_.max_steps > 0) {
     total_ = opt_.max_steps;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <string>
 
+#include "train/data_parallel.hpp"
 #include "util/error.hpp"
 
 namespace medgpt::train {
@@ -123,14 +124,6 @@ const at::Tensor& ZeroUnits::param(const Run& r, std::size_t i) const {
   return r.trainable ? flat_.params()[r.members[i]].second : frozen_[r.members[i]].second;
 }
 
-std::vector<std::int64_t> ZeroUnits::counts(std::int64_t b, std::int64_t e, std::int64_t padded) const {
-  const int dps = dp_ ? dp_->size() : 1;
-  const std::int64_t n = padded / dps;
-  std::vector<std::int64_t> c(static_cast<std::size_t>(dps));
-  for (int k = 0; k < dps; ++k) c[static_cast<std::size_t>(k)] = std::max<std::int64_t>(0, std::min(e, n * (k + 1)) - std::max(b, n * k));
-  return c;
-}
-
 void ZeroUnits::start_gather(Run& r) {
   if (r.gathered) return;
   at::NoGradGuard no_grad;
@@ -143,7 +136,7 @@ void ZeroUnits::start_gather(Run& r) {
     const at::Tensor mine = r.trainable ? flat_.master_range(mb, me).to(r.full.scalar_type())
                                         : frozen_shard_.narrow(0, mb - frozen_lo_, me - mb);
     at::Tensor out = r.full.narrow(0, b - r.begin, e - b);
-    if (dp_) r.inflight.push_back(dp_->start_allgather_v(mine.contiguous(), out, counts(b, e, padded)));
+    if (dp_) r.inflight.push_back(dp_->start_allgather_v(mine.contiguous(), out, shard_counts(b, e, padded, dp_->size())));
     else out.copy_(mine);
   }
   r.gathered = true;
@@ -199,7 +192,7 @@ void ZeroUnits::reduce(Run& r) {
     const std::int64_t mb = std::clamp(b, lo_, hi_), me = std::clamp(e, lo_, hi_);
     if (dp_) {
       at::Tensor mine = at::empty({me - mb}, at::kFloat);
-      dp_->reduce_scatter_v(send, mine, counts(b, e, flat_.padded()));
+      dp_->reduce_scatter_v(send, mine, shard_counts(b, e, flat_.padded(), dp_->size()));
       flat_.grad_range(mb, me).add_(mine);
     } else {
       flat_.grad_range(mb, me).add_(send.narrow(0, mb - b, me - mb));
@@ -259,7 +252,7 @@ at::Tensor ZeroUnits::gather_segment(std::size_t segment) const {
   if (!flat_.master_sharded()) return flat_.master_range(b, e).clone();
   at::Tensor out = at::empty({s.numel}, at::kFloat);
   const std::int64_t mb = std::clamp(b, lo_, hi_), me = std::clamp(e, lo_, hi_);
-  if (dp_) dp_->allgather_v(flat_.master_range(mb, me), out, counts(b, e, flat_.padded()));
+  if (dp_) dp_->allgather_v(flat_.master_range(mb, me), out, shard_counts(b, e, flat_.padded(), dp_->size()));
   else out.copy_(flat_.master_range(b, e));
   return out;
 }

@@ -74,8 +74,6 @@ class ZeroUnits final : public model::UnitHooks {
     bool gathered = false;            // storage allocated: the values are there, or arriving (inflight)
     std::vector<std::unique_ptr<parallel::Comm::Request>> inflight;
   };
-  // The part of [b, e) of a flat vector padded to `padded` that each dp rank keeps.
-  std::vector<std::int64_t> counts(std::int64_t b, std::int64_t e, std::int64_t padded) const;
   void gather(Run& r);        // the values, now
   void start_gather(Run& r);  // the values on their way (gather() completes them)
   void prefetch(int unit);

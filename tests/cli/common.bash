@@ -6,6 +6,7 @@
 #   below X LIMIT          X is a number below LIMIT
 #   close A B [KEYS]       max |a-b| of loss, grad_norm, eval_loss (and the metrics named in KEYS, a
 #                          jq array) over two runs' metrics.jsonl, row by row (1e9 if the rows differ)
+#   after2 A B             the same over the steps after 2 only (a run resumed from step 2 against the straight one)
 #   weights A B [FILE]     max |a-b| over every tensor of two final/ folders (FILE: another file in them)
 #   preference_setup DIR   the preference tests' start: DIR/pt/final (the tiny Qwen3 pretrained 20 steps
 #                          on the bundled corpus) and DIR/pref.h5 (the bundled pairs, rows of 160, 40 held out)
@@ -24,6 +25,13 @@ close() {
     'if ($a|length) != ($b|length) or ($a|length) == 0 then 1e9 else
      [range($a|length) as $i | ($a[$i].loss - $b[$i].loss), ($a[$i].grad_norm - $b[$i].grad_norm),
       (($a[$i].eval_loss // 0) - ($b[$i].eval_loss // 0)), ($keys[] as $k | ($a[$i][$k] // 0) - ($b[$i][$k] // 0)) | fabs] | max end'
+}
+after2() {
+  jq -n --slurpfile a "$1/metrics.jsonl" --slurpfile b "$2/metrics.jsonl" \
+    '[$a[] | select(.step > 2)] as $x | [$b[] | select(.step > 2)] as $y |
+     if ($x|length) != ($y|length) or ($x|length) == 0 then 1e9 else
+     [range($x|length) as $i | ($x[$i].loss - $y[$i].loss), ($x[$i].grad_norm - $y[$i].grad_norm),
+      (($x[$i].eval_loss // 0) - ($y[$i].eval_loss // 0)) | fabs] | max end'
 }
 weights() {  # fp32 or bf16 safetensors
   python3 - "$1/final/${3:-model.safetensors}" "$2/final/${3:-model.safetensors}" <<'EOF'

@@ -109,8 +109,9 @@ bad "a stage that is not pipelined" "stage kto does not run over pipeline stages
 # medgpt plan: the layouts of 4 ranks for the 4-layer model, and one line for a batch no layout divides.
 "$MEDGPT" plan --model "$work/tied.json" --world 4 --seq-len 64 --micro-batch 2 --global-batch 8 --precision fp32 \
   --flops-per-rank 1 --bandwidth 1 --json > "$work/plan.json" 2> /dev/null
-check "plan: 18 layouts of 4 ranks (tp 1/2/4 x pp 1/2/4 x ZeRO x checkpointing), fastest first" \
-  '[[ $(jq length "$work/plan.json") -eq 18 ]] && jq -e "[.[].step_s] == ([.[].step_s] | sort)" "$work/plan.json" > /dev/null'
+# (tp, pp, dp): (1,1,4) and (2,1,2) with ZeRO 0-3, (1,2,2) with ZeRO 0/1, (1,4,1) (2,2,1) (4,1,1); x checkpointing.
+check "plan: 26 layouts of 4 ranks (tp 1/2/4 x pp 1/2/4 x ZeRO x checkpointing), fastest first" \
+  '[[ $(jq length "$work/plan.json") -eq 26 ]] && jq -e "[.[].step_s] == ([.[].step_s] | sort)" "$work/plan.json" > /dev/null'
 "$MEDGPT" plan --model "$work/tied.json" --world 2 --seq-len 64 --micro-batch 2 --memory-per-rank 0.001 > "$work/plan.txt" 2> /dev/null
 check "plan table with this machine's probes; layouts over the memory limit marked" \
   'grep -q "compute .* GFLOP/s per rank (one of the model" "$work/plan.txt" && grep -q "over --memory-per-rank" "$work/plan.txt"'

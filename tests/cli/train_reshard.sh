@@ -20,14 +20,6 @@ run() {  # NAME RANKS ARGS...
     --data.max_length 128 --train.micro_batch_size 2 --train.global_batch_size 8 --train.max_steps 4 --train.eval_steps 2 \
     --train.save_steps 2 --train.learning_rate 3e-3 --train.peak_flops 1e11 --threads 1 --output-dir "$work/$name" "${@:3}" 2> "$work/$name.log"
 }
-# max |a-b| of loss, grad_norm and eval_loss over the steps after 2 of two runs' metrics
-after2() {
-  jq -n --slurpfile a "$1/metrics.jsonl" --slurpfile b "$2/metrics.jsonl" \
-    '[$a[] | select(.step > 2)] as $x | [$b[] | select(.step > 2)] as $y |
-     if ($x|length) != ($y|length) or ($x|length) == 0 then 1e9 else
-     [range($x|length) as $i | ($x[$i].loss - $y[$i].loss), ($x[$i].grad_norm - $y[$i].grad_norm),
-      (($x[$i].eval_loss // 0) - ($y[$i].eval_loss // 0)) | fabs] | max end'
-}
 resumed() {  # NAME FROM RANKS ARGS...: resumes FROM's step 2 in another output dir and layout
   local name=$1 from=$2 np=$3 d
   run "$name" "$np" --resume "$work/$from/checkpoints/step-00000002" "${@:4}"
