@@ -16,6 +16,7 @@
 
 #include "app/bounded_value.hpp"
 #include "app/command.hpp"
+#include "app/plan_options.hpp"
 #include "model/lora.hpp"
 #include "model/nf4.hpp"
 #include "model/tp_plan.hpp"
@@ -26,9 +27,6 @@
 namespace medgpt::app {
 
 namespace {
-
-double gib(double bytes) { return bytes / (1024.0 * 1024.0 * 1024.0); }
-
 
 std::int64_t resident_bytes() {
   ::malloc_trim(0);
@@ -115,21 +113,13 @@ int run_weights(const po::variables_map& vm) {
 
 int run_memory(const po::variables_map& vm) {
   if (flag(vm, "weights")) return run_weights(vm);
-  train::PlanInputs in;
-  in.config = model::ModelConfig::load(required(vm, "model"));
+  train::PlanInputs in = run_shape(vm);
   if (!vm.count("dp")) util::fail("--dp", "missing", "pass the data-parallel size, e.g. --dp 4");
   const int dp = vm["dp"].as<int>(), tp = vm["tp"].as<int>(), pp = vm["pp"].as<int>();
   model::check_tp(in.config, tp);
   if (pp > in.config.num_layers) util::fail("--pp", std::to_string(pp) + " stages for " + std::to_string(in.config.num_layers) + " layers", "use at most one stage per layer");
   in.world = dp * tp * pp;
-  in.seq_len = vm["seq-len"].as<std::int64_t>();
-  in.micro_batch = vm["micro-batch"].as<std::int64_t>();
   in.global_batch = in.micro_batch * dp;
-  const std::string precision = vm["precision"].as<std::string>();
-  if (precision != "bf16" && precision != "fp32") util::fail("--precision", "\"" + precision + "\" is not bf16 or fp32", "use bf16 or fp32");
-  in.bf16 = precision == "bf16";
-  in.trainable = flag(vm, "qlora") ? "qlora" : flag(vm, "lora") ? "lora" : "full";
-  in.lora_r = vm["lora-r"].as<std::int64_t>();
   const std::string attn = vm["attn"].as<std::string>();
   if (attn != "eager" && attn != "chunked") util::fail("--attn", "\"" + attn + "\" is not eager or chunked", "use eager or chunked");
   in.chunked_attention = attn == "chunked";
@@ -141,7 +131,7 @@ int run_memory(const po::variables_map& vm) {
   if (!flag(vm, "json")) {
     std::printf("memory per rank: %s %.2fB parameters, dp %d (tp %d, pp %d), T=%lld, micro-batch %lld, %s, %s, %s attention%s\n",
                 in.config.model_type.c_str(), static_cast<double>(in.config.num_parameters()) / 1e9, dp, tp, pp,
-                static_cast<long long>(in.seq_len), static_cast<long long>(in.micro_batch), precision.c_str(), in.trainable.c_str(),
+                static_cast<long long>(in.seq_len), static_cast<long long>(in.micro_batch), in.bf16 ? "bf16" : "fp32", in.trainable.c_str(),
                 attn.c_str(), ckpt ? ", activation checkpointing" : "");
     std::printf("  %4s | %8s %8s %8s %8s %8s GiB | %s\n", "zero", "weights", "grads", "optim", "activ", "total",
                 "weights+grads+optim vs 1 rank without ZeRO");
@@ -168,20 +158,13 @@ int run_memory(const po::variables_map& vm) {
 void register_memory_command(std::vector<Command>& out) {
   out.push_back({"memory", "memory per rank of a training run for ZeRO stages 0-3 at a data-parallel size (predicted); --weights: a model's weights in fp32, bf16, NF4 (measured)",
                  [](po::options_description& d) {
+                   add_run_shape_options(d);
                    d.add_options()
-                       ("model", po::value<std::string>(), "a config.json or a Hugging Face model folder (required with --dp; --weights: default Qwen2.5-0.5B's shape)")
                        ("dp", at_least(1), "data-parallel size (required unless --weights)")
                        ("tp", at_least(1)->default_value(1), "tensor-parallel size")
                        ("pp", at_least(1)->default_value(1), "pipeline stages (ZeRO-2/3 need 1)")
-                       ("seq-len", at_least<std::int64_t>(1)->default_value(2048), "tokens per row")
-                       ("micro-batch", at_least<std::int64_t>(1)->default_value(1), "rows per rank and micro-batch")
-                       ("precision", po::value<std::string>()->default_value("bf16"), "bf16 or fp32")
-                       ("lora", po::value<bool>()->default_value(false)->implicit_value(true), "LoRA on every linear layer of the blocks")
-                       ("qlora", po::value<bool>()->default_value(false)->implicit_value(true), "QLoRA: LoRA over an NF4 base")
-                       ("lora-r", at_least<std::int64_t>(1)->default_value(8), "LoRA rank")
                        ("attn", po::value<std::string>()->default_value("eager"), "eager or chunked (--model.attn_implementation)")
                        ("checkpointing", po::value<bool>()->default_value(false)->implicit_value(true), "activation checkpointing")
-                       ("json", po::value<bool>()->default_value(false)->implicit_value(true), "one JSON array instead of the table")
                        ("weights", po::value<bool>()->default_value(false)->implicit_value(true), "measure a random model's weights in fp32, bf16, NF4 instead")
                        ("lora-rank", non_negative<std::int64_t>()->default_value(8), "--weights: rank of the LoRA adapters in the QLoRA row (0: no row)");
                  },

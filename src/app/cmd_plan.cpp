@@ -11,6 +11,7 @@
 
 #include "app/bounded_value.hpp"
 #include "app/command.hpp"
+#include "app/plan_options.hpp"
 #include "model/transformer.hpp"
 #include "parallel/grid.hpp"
 #include "train/plan.hpp"
@@ -62,21 +63,11 @@ double layer_probe(const model::ModelConfig& c, std::int64_t micro, std::int64_t
   return flops_per_token * static_cast<double>(micro * T) / best;
 }
 
-double gib(double bytes) { return bytes / (1024.0 * 1024.0 * 1024.0); }
-
 int run_plan(const po::variables_map& vm) {
-  train::PlanInputs in;
-  in.config = model::ModelConfig::load(required(vm, "model"));
+  train::PlanInputs in = run_shape(vm);
   if (!vm.count("world")) util::fail("--world", "missing", "pass the ranks of the planned run, e.g. --world 8");
   in.world = vm["world"].as<int>();
-  in.seq_len = vm["seq-len"].as<std::int64_t>();
-  in.micro_batch = vm["micro-batch"].as<std::int64_t>();
   in.global_batch = vm["global-batch"].as<std::int64_t>();
-  const std::string precision = vm["precision"].as<std::string>();
-  if (precision != "bf16" && precision != "fp32") util::fail("--precision", "\"" + precision + "\" is not bf16 or fp32", "use bf16 or fp32");
-  in.bf16 = precision == "bf16";
-  in.trainable = flag(vm, "qlora") ? "qlora" : flag(vm, "lora") ? "lora" : "full";
-  in.lora_r = vm["lora-r"].as<std::int64_t>();
   in.memory_per_rank = vm["memory-per-rank"].as<double>() * 1024 * 1024 * 1024;
 
   parallel::Grid grid(1, 1);
@@ -111,7 +102,7 @@ int run_plan(const po::variables_map& vm) {
   std::printf("plan: %s %.2fB parameters, %d ranks, T=%lld, global batch %lld rows (micro-batch %lld), %s, %s\n",
               in.config.model_type.c_str(), static_cast<double>(in.config.num_parameters()) / 1e9, in.world,
               static_cast<long long>(in.seq_len), static_cast<long long>(in.global_rows()), static_cast<long long>(in.micro_batch),
-              precision.c_str(), in.trainable.c_str());
+              in.bf16 ? "bf16" : "fp32", in.trainable.c_str());
   std::printf("  compute %.1f GFLOP/s per rank (%s); bandwidth %.2f GB/s (%s)\n", in.flops_per_rank / 1e9, flops_from.c_str(),
               in.bandwidth / 1e9, bw_from.c_str());
   std::printf("  %4s %3s %3s %4s %4s %4s | %8s %8s %8s %8s %8s GiB | %9s = %9s %7s %8s %8s %8s s\n", "rank", "tp", "pp", "dp", "zero",
@@ -132,21 +123,14 @@ int run_plan(const po::variables_map& vm) {
 void register_plan_command(std::vector<Command>& out) {
   out.push_back({"plan", "every valid tp x pp x dp x ZeRO x checkpointing layout of N ranks: memory per rank and predicted step time, ranked",
                  [](po::options_description& d) {
+                   add_run_shape_options(d);
                    d.add_options()
-                       ("model", po::value<std::string>(), "a config.json or a Hugging Face model folder (required)")
                        ("world", at_least(1), "ranks of the planned run (required)")
-                       ("seq-len", at_least<std::int64_t>(1)->default_value(2048), "tokens per row")
-                       ("micro-batch", at_least<std::int64_t>(1)->default_value(1), "rows per rank and micro-batch")
                        ("global-batch", non_negative<std::int64_t>()->default_value(0), "rows per step (0: micro-batch x world)")
-                       ("precision", po::value<std::string>()->default_value("bf16"), "bf16 or fp32")
-                       ("lora", po::value<bool>()->default_value(false)->implicit_value(true), "LoRA on every linear layer of the blocks")
-                       ("qlora", po::value<bool>()->default_value(false)->implicit_value(true), "QLoRA: LoRA over an NF4 base")
-                       ("lora-r", at_least<std::int64_t>(1)->default_value(8), "LoRA rank")
                        ("memory-per-rank", non_negative<double>()->default_value(0), "GiB per rank; layouts above it are marked (0: no limit)")
                        ("flops-per-rank", non_negative<double>()->default_value(0), "GFLOP/s of one rank (0: probe this machine)")
                        ("bandwidth", non_negative<double>()->default_value(0), "all-reduce bus bandwidth in GB/s (0: probe)")
-                       ("top", non_negative<std::int64_t>()->default_value(0), "print the best N layouts (0: all)")
-                       ("json", po::value<bool>()->default_value(false)->implicit_value(true), "one JSON array instead of the table");
+                       ("top", non_negative<std::int64_t>()->default_value(0), "print the best N layouts (0: all)");
                  },
                  run_plan});
 }

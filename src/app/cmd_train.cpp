@@ -353,10 +353,7 @@ int run_train(const po::variables_map& vm) {
       align::make_objective(st, m, reference.get(), grid, kind == data::Kind::Sft && td.packing, vm["train.neftune_alpha"].as<double>());
   // ZeRO-2/3: gradients (and parameters) sharded over dp, layer by layer.
   std::unique_ptr<train::ZeroUnits> zero;
-  if (to.zero >= 2) {
-    const auto [lo, hi] = train::DataParallel(&grid.dp(), nullptr, nullptr, to.zero).shard(flat);
-    zero = std::make_unique<train::ZeroUnits>(m, flat, &grid.dp(), to.zero, lo, hi);
-  }
+  if (to.zero >= 2) zero = std::make_unique<train::ZeroUnits>(m, flat, &grid.dp(), to.zero);
   train::Trainer trainer(to, grid, flat, *objective, td, checkpointer, zero.get());
 
   char buf[400];

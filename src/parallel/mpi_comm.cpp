@@ -307,20 +307,15 @@ std::vector<int> MpiComm::check_counts(const char* op, const std::vector<int64_t
 }
 
 void MpiComm::allgather_v(const at::Tensor& input, const at::Tensor& output, const std::vector<int64_t>& counts) {
+  // The non-blocking form, waited for at once, on contiguous working buffers.
   const std::string w = where("allgather_v");
   require_cpu(input, w, "input");
   require_cpu(output, w, "output");
-  MPI_Datatype type = move_type(input.scalar_type(), w);
-  const std::vector<int> c = check_counts("allgather_v", counts, output, input, "output", "input");
-  agree("allgather_v", kAllgatherV, output, 0);
   at::NoGradGuard no_grad;
-  std::vector<int> displs(c.size(), 0);
-  for (std::size_t r = 1; r < c.size(); ++r) displs[r] = displs[r - 1] + c[r - 1];
   at::Tensor out = output.contiguous();
   at::Tensor in = input.contiguous();
   if (overlaps(in, out)) in = in.clone();
-  check(MPI_Allgatherv(in.data_ptr(), c[static_cast<std::size_t>(rank_)], type, out.data_ptr(), c.data(), displs.data(), type, comm_),
-        "allgather_v");
+  start_allgather_v(in, out, counts)->wait();
   write_back(output, out);
 }
 

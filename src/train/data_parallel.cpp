@@ -25,10 +25,14 @@ DataParallel::DataParallel(parallel::Comm* dp, parallel::Comm* tp, parallel::Com
   check_zero_stage(zero);
 }
 
+std::pair<std::int64_t, std::int64_t> shard_range(std::int64_t padded, int dp, int rank) {
+  const std::int64_t n = padded / dp;  // FlatParams pads to a multiple of dp
+  return {n * rank, n * (rank + 1)};
+}
+
 std::pair<std::int64_t, std::int64_t> DataParallel::shard(const FlatParams& flat) const {
   if (zero_ == 0 || !dp_) return {0, flat.padded()};
-  const std::int64_t n = flat.padded() / dp_->size();  // FlatParams pads to a multiple of dp
-  return {n * dp_->rank(), n * (dp_->rank() + 1)};
+  return shard_range(flat.padded(), dp_->size(), dp_->rank());
 }
 
 void DataParallel::reduce_grads(FlatParams& flat) {

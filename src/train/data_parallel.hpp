@@ -22,6 +22,8 @@ void check_zero_stage(int zero);
 // How many elements of [b, e) of a flat vector padded to `padded` each of `dp` ranks keeps, its
 // ZeRO shard being [k n, (k+1) n), n = padded / dp: the counts of an uneven collective over a bucket.
 std::vector<std::int64_t> shard_counts(std::int64_t b, std::int64_t e, std::int64_t padded, int dp);
+// The ZeRO shard [k n, (k+1) n) of rank k of `dp` in a flat vector padded to a multiple of dp.
+std::pair<std::int64_t, std::int64_t> shard_range(std::int64_t padded, int dp, int rank);
 
 class DataParallel {
  public:

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <string>
+#include <tuple>
 
 #include "train/data_parallel.hpp"
 #include "util/error.hpp"
@@ -41,10 +42,9 @@ void check_zero_layout(int zero, int pp, bool qlora, bool whole_reference) {
                "add --dpo.precompute_ref_log_probs (the reference's log-probs computed once before training), or use --train.zero 2");
 }
 
-ZeroUnits::ZeroUnits(model::Transformer& m, FlatParams& flat, parallel::Comm* dp, int zero, std::int64_t lo, std::int64_t hi,
-                     std::int64_t bucket_bytes)
-    : m_(m), flat_(flat), dp_(dp && dp->size() > 1 ? dp : nullptr), zero_(zero), lo_(lo), hi_(hi),
-      bucket_(std::max<std::int64_t>(1024, bucket_bytes / 4)) {
+ZeroUnits::ZeroUnits(model::Transformer& m, FlatParams& flat, parallel::Comm* dp, int zero, std::int64_t bucket_bytes)
+    : m_(m), flat_(flat), dp_(dp && dp->size() > 1 ? dp : nullptr), zero_(zero), bucket_(std::max<std::int64_t>(1024, bucket_bytes / 4)) {
+  std::tie(lo_, hi_) = dp_ ? shard_range(flat.padded(), dp_->size(), dp_->rank()) : std::make_pair(std::int64_t{0}, flat.padded());
   if (zero_ != 2 && zero_ != 3) util::fail("ZeroUnits", "is for ZeRO stages 2 and 3", "internal error");
   const int units = m.head_unit() + 1;
   unit_runs_.assign(static_cast<std::size_t>(units), {});
@@ -114,7 +114,7 @@ ZeroUnits::ZeroUnits(model::Transformer& m, FlatParams& flat, parallel::Comm* dp
       if (r.units.front() == 0) r.units.push_back(m.head_unit());
   for (std::size_t k = 0; k < runs_.size(); ++k)
     for (const int u : runs_[k].units) unit_runs_[static_cast<std::size_t>(u)].push_back(k);
-  flat.shard(lo, hi, zero_ == 3);
+  flat.shard(lo_, hi_, zero_ == 3);
   m.set_unit_hooks(this);
 }
 

@@ -36,10 +36,9 @@ void check_zero_layout(int zero, int pp, bool qlora, bool whole_reference);
 class ZeroUnits final : public model::UnitHooks {
  public:
   // Becomes m's unit hooks. `flat` holds m's trainable tensors (compute dtype already set); this
-  // rank's shard of it is [lo, hi) (DataParallel::shard). Shards flat's gradients (and for zero 3
-  // its master and every parameter of m).
-  ZeroUnits(model::Transformer& m, FlatParams& flat, parallel::Comm* dp, int zero, std::int64_t lo, std::int64_t hi,
-            std::int64_t bucket_bytes = 25 << 20);
+  // rank keeps its ZeRO shard of it (train::shard_range, as DataParallel::shard). Shards flat's
+  // gradients (and for zero 3 its master and every parameter of m).
+  ZeroUnits(model::Transformer& m, FlatParams& flat, parallel::Comm* dp, int zero, std::int64_t bucket_bytes = 25 << 20);
   ~ZeroUnits() override;
   ZeroUnits(const ZeroUnits&) = delete;
   ZeroUnits& operator=(const ZeroUnits&) = delete;

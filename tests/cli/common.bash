@@ -8,6 +8,8 @@
 #                          jq array) over two runs' metrics.jsonl, row by row (1e9 if the rows differ)
 #   after2 A B             the same over the steps after 2 only (a run resumed from step 2 against the straight one)
 #   weights A B [FILE]     max |a-b| over every tensor of two final/ folders (FILE: another file in them)
+#   tiny_sft_setup DIR     DIR/tied.json (the tiny Qwen3 with 4 layers, tied head) and DIR/sft.h5 (the bundled
+#                          SFT dialogues, rows of 128, 8 held out)
 #   preference_setup DIR   the preference tests' start: DIR/pt/final (the tiny Qwen3 pretrained 20 steps
 #                          on the bundled corpus) and DIR/pref.h5 (the bundled pairs, rows of 160, 40 held out)
 set -uo pipefail
@@ -53,6 +55,11 @@ a, b = load(sys.argv[1]), load(sys.argv[2])
 if a.keys() != b.keys(): print(1e9); sys.exit()
 print(max(max(abs(x - y) for x, y in zip(a[k], b[k])) for k in a))
 EOF
+}
+tiny_sft_setup() {
+  jq '.num_hidden_layers = 4' "$MEDGPT_FIXTURES_DIR/train/tiny-qwen3.json" > "$1/tied.json"
+  "$MEDGPT" prepare --kind sft --input "$MEDGPT_SOURCE_DIR/inputs/data/sft" --tokenizer "$MEDGPT_SOURCE_DIR/inputs/tokenizer" --max-length 128 \
+    --validation-split 8 --output "$1/sft.h5" 2>/dev/null
 }
 preference_setup() {
   local src="$MEDGPT_SOURCE_DIR"

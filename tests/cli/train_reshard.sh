@@ -11,9 +11,7 @@ source "$(dirname "$0")/common.bash"
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 src="$MEDGPT_SOURCE_DIR"
 
-jq '.num_hidden_layers = 4' "$MEDGPT_FIXTURES_DIR/train/tiny-qwen3.json" > "$work/tied.json"
-"$MEDGPT" prepare --kind sft --input "$src/inputs/data/sft" --tokenizer "$src/inputs/tokenizer" --max-length 128 \
-  --validation-split 8 --output "$work/sft.h5" 2>/dev/null
+tiny_sft_setup "$work"
 run() {  # NAME RANKS ARGS...
   local name=$1 np=$2
   mpi "$np" "$MEDGPT" train --stage sft --model.config "$work/tied.json" --model.tokenizer "$src/inputs/tokenizer" --data.train "$work/sft.h5" \

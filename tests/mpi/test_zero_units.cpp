@@ -14,7 +14,6 @@
 #include "model/lora.hpp"
 #include "model/transformer.hpp"
 #include "parallel/grid.hpp"
-#include "train/data_parallel.hpp"
 #include "train/flat_params.hpp"
 #include "train/zero_units.hpp"
 
@@ -89,8 +88,8 @@ void run(bool lora, bool checkpointing) {
   model::NamedTensors params = trainable(m);
   train::FlatParams flat(params, std::vector<int>(params.size(), -1), grid.dp_size());
   m.set_compute_dtype(at::kDouble);
-  const auto [lo, hi] = train::DataParallel(&grid.dp(), nullptr, nullptr, 3).shard(flat);
-  train::ZeroUnits zero(m, flat, &grid.dp(), 3, lo, hi, /*bucket_bytes=*/4096);
+  train::ZeroUnits zero(m, flat, &grid.dp(), 3, /*bucket_bytes=*/4096);
+  const std::int64_t lo = flat.grad_lo(), hi = lo + flat.grad.numel();  // this rank's shard
   Watch watch;
   watch.z = &zero;
   m.set_unit_hooks(&watch);
